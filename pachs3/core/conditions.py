@@ -1,0 +1,179 @@
+"""Conditional requests: ``If-*`` on GET/HEAD, ``x-amz-copy-source-if-*`` on copies, and the
+``If-None-Match`` / ``If-Match`` of conditional writes. Pure: header strings and the object's
+ETag and time in, a verdict or an ``S3Error`` out.
+
+Read precedence is RFC 9110 §13.2.2 with S3's documented pairings (GetObject/HeadObject API):
+
+1. ``If-Match`` present: false -> 412. True -> ``If-Unmodified-Since`` is not evaluated
+   ("If-Match true and If-Unmodified-Since false: S3 returns 200 OK").
+2. else ``If-Unmodified-Since``: modified after the date -> 412.
+3. ``If-None-Match`` present: an ETag matches -> 304. No match -> ``If-Modified-Since`` is
+   not evaluated. ("If-None-Match false and If-Modified-Since true: 304.")
+4. else ``If-Modified-Since``: not modified after the date -> 304.
+
+ETag lists are comma-separated, ``*`` matches any existing object, and comparison is weak
+(``W/"x"`` equals ``"x"``), as S3 does. Quotes are optional: s3transfer echoes the quoted ETag
+from HEAD, but Hadoop S3A (and so pyspark) and hand-written clients send it bare.
+
+Dates are compared at whole seconds, because ``Last-Modified`` is sent without fractions: a
+client that echoes ``Last-Modified`` in ``If-Modified-Since`` must get its 304 even when the
+stored time has milliseconds. An unreadable date is ignored (RFC 9110 §13.1.3/§13.1.4).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pachs3.core.dates import parse_http_date, to_utc
+from pachs3.core.errors import NoSuchKey, NotImplementedByGateway, PreconditionFailed
+
+__all__ = [
+    "ReadVerdict",
+    "check_copy_source_conditions",
+    "check_read_conditions",
+    "check_write_conditions",
+    "etag_matches",
+]
+
+ReadVerdict = Literal["ok", "not-modified"]
+
+
+def _opaque(tag: str) -> str:
+    """An entity tag without weakness prefix and quotes: ``W/"abc"`` -> ``abc``."""
+    tag = tag.strip()
+    if tag[:2] in ("W/", "w/"):
+        tag = tag[2:].lstrip()
+    if len(tag) >= 2 and tag[0] == '"' and tag[-1] == '"':
+        tag = tag[1:-1]
+    return tag
+
+
+def etag_matches(header: str, etag: str) -> bool:
+    """Whether an ``If-Match``/``If-None-Match`` list names ``etag`` (or is ``*``).
+
+    ``etag`` may be quoted or not. S3 ETags never contain commas, so splitting the list on
+    commas is exact for every tag that could match.
+    """
+    mine = _opaque(etag)
+    for item in header.split(","):
+        candidate = item.strip()
+        if candidate == "*" or (candidate and _opaque(candidate) == mine):
+            return True
+    return False
+
+
+def _seconds(dt: datetime) -> datetime:
+    return to_utc(dt).replace(microsecond=0)
+
+
+def _modified_after(last_modified: datetime, header: str | None) -> bool | None:
+    """``last_modified > date`` at whole seconds, or ``None`` when there is no usable date."""
+    date = parse_http_date(header)
+    if date is None:
+        return None
+    return _seconds(last_modified) > _seconds(date)
+
+
+def _evaluate(
+    *,
+    if_match: str | None,
+    if_none_match: str | None,
+    if_modified_since: str | None,
+    if_unmodified_since: str | None,
+    etag: str,
+    last_modified: datetime,
+) -> Literal["ok", "failed", "not-modified"]:
+    if if_match is not None:
+        if not etag_matches(if_match, etag):
+            return "failed"
+    elif _modified_after(last_modified, if_unmodified_since) is True:
+        return "failed"
+    if if_none_match is not None:
+        if etag_matches(if_none_match, etag):
+            return "not-modified"
+    elif _modified_after(last_modified, if_modified_since) is False:
+        return "not-modified"
+    return "ok"
+
+
+def check_read_conditions(
+    *,
+    if_match: str | None,
+    if_none_match: str | None,
+    if_modified_since: str | None,
+    if_unmodified_since: str | None,
+    etag: str,
+    last_modified: datetime,
+) -> ReadVerdict:
+    """GET/HEAD preconditions: ``"ok"``, ``"not-modified"`` (answer 304, no body), or raise
+    ``PreconditionFailed`` (412)."""
+    verdict = _evaluate(
+        if_match=if_match,
+        if_none_match=if_none_match,
+        if_modified_since=if_modified_since,
+        if_unmodified_since=if_unmodified_since,
+        etag=etag,
+        last_modified=last_modified,
+    )
+    if verdict == "failed":
+        raise PreconditionFailed()
+    return verdict
+
+
+def check_copy_source_conditions(
+    *,
+    if_match: str | None,
+    if_none_match: str | None,
+    if_modified_since: str | None,
+    if_unmodified_since: str | None,
+    etag: str,
+    last_modified: datetime,
+) -> None:
+    """``x-amz-copy-source-if-*`` on CopyObject/UploadPartCopy: every failure is 412.
+
+    Same pairings as reads (CopyObject API: if-match true + if-unmodified-since false copies;
+    if-none-match false + if-modified-since true is 412), but a copy has no 304.
+    """
+    verdict = _evaluate(
+        if_match=if_match,
+        if_none_match=if_none_match,
+        if_modified_since=if_modified_since,
+        if_unmodified_since=if_unmodified_since,
+        etag=etag,
+        last_modified=last_modified,
+    )
+    if verdict != "ok":
+        raise PreconditionFailed()
+
+
+def check_write_conditions(
+    *,
+    if_match: str | None,
+    if_none_match: str | None,
+    current_etag: str | None,
+) -> None:
+    """Conditional writes (PutObject, CompleteMultipartUpload, CopyObject destination).
+
+    ``current_etag`` is the ETag of the object the write would replace, ``None`` if there is
+    none. S3's rules (conditional-writes docs):
+
+    - ``If-None-Match: *`` and the key exists -> 412 (obstore ``PutMode.Create``, S3A
+      ``fs.s3a.create.conditional.enabled``; clients.md §3 item 24). S3 accepts only ``*``
+      here; any other value is 501 ``NotImplemented``.
+    - ``If-Match: <etag>`` and the key is missing -> 404 ``NoSuchKey``; present with another
+      ETag -> 412.
+    """
+    if if_none_match is not None:
+        if if_none_match.strip() != "*":
+            raise NotImplementedByGateway(
+                "A header you provided implies functionality that is not implemented: "
+                "If-None-Match on a write accepts only '*'."
+            )
+        if current_etag is not None:
+            raise PreconditionFailed()
+    if if_match is not None:
+        if current_etag is None:
+            raise NoSuchKey()
+        if not etag_matches(if_match, current_etag):
+            raise PreconditionFailed()
