@@ -1,0 +1,158 @@
+"""Typed readings of request headers: body framing, object metadata, copy sources, numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import unquote
+
+from pachs3.core import errors
+from pachs3.core.chunked import streaming_mode
+from pachs3.core.plans import BodySpec, ReadConditions
+from pachs3.core.request import S3Request
+
+CHECKSUM_ALGORITHMS = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
+CHECKSUM_HEADER_PREFIX = "x-amz-checksum-"
+
+STORED_HEADERS = (
+    "content-type",
+    "content-encoding",
+    "content-language",
+    "content-disposition",
+    "cache-control",
+    "expires",
+)
+"""Standard headers S3 stores with an object and returns on GET/HEAD."""
+
+DEFAULT_CONTENT_TYPE = "binary/octet-stream"
+"""What AWS stores when a PUT names no Content-Type."""
+
+USER_METADATA_PREFIX = "x-amz-meta-"
+MAX_USER_METADATA_BYTES = 2048
+"""AWS: "the user-defined metadata is limited to 2 KB in size" (names plus values)."""
+
+
+def optional_int(value: str | None, *, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise errors.InvalidArgument(f"{name} must be an integer, not {value!r}.") from None
+    if number < 0:
+        raise errors.InvalidArgument(f"{name} must not be negative.")
+    return number
+
+
+def body_spec(request: S3Request) -> BodySpec:
+    """How the body of a PUT/POST arrives, and every digest it must match."""
+    sha256 = request.header("x-amz-content-sha256")
+    encoding = request.header("content-encoding") or ""
+    streaming = streaming_mode(sha256) is not None
+    aws_chunked = streaming or "aws-chunked" in _tokens(encoding)
+    content_length = optional_int(request.header("content-length"), name="Content-Length")
+    decoded = optional_int(
+        request.header("x-amz-decoded-content-length"), name="x-amz-decoded-content-length"
+    )
+    http_chunked = "chunked" in _tokens(request.header("transfer-encoding") or "")
+    if content_length is None and not http_chunked:
+        # No length and no chunked framing: HTTP says the body is empty; S3 says 411.
+        raise errors.MissingContentLength(resource=request.resource)
+    checksums = {
+        algorithm: value
+        for algorithm in CHECKSUM_ALGORITHMS
+        if (value := request.header(CHECKSUM_HEADER_PREFIX + algorithm)) is not None
+    }
+    trailers = tuple(
+        name.removeprefix(CHECKSUM_HEADER_PREFIX)
+        for name in _tokens(request.header("x-amz-trailer") or "")
+        if name.startswith(CHECKSUM_HEADER_PREFIX)
+        and name.removeprefix(CHECKSUM_HEADER_PREFIX) in CHECKSUM_ALGORITHMS
+    )
+    is_hex_hash = sha256 is not None and len(sha256) == 64 and _is_hex(sha256)
+    return BodySpec(
+        framing="aws-chunked" if aws_chunked else "plain",
+        streaming=sha256 if streaming else None,
+        content_length=content_length,
+        decoded_length=decoded,
+        content_md5=request.header("content-md5"),
+        content_sha256=sha256.lower() if is_hex_hash and sha256 else None,
+        checksums=checksums,
+        trailer_names=trailers if aws_chunked else (),
+    )
+
+
+def object_metadata(request: S3Request) -> dict[str, str]:
+    """The headers S3 keeps with an object: standard ones, and ``x-amz-meta-*`` verbatim."""
+    metadata: dict[str, str] = {}
+    for name in STORED_HEADERS:
+        value = request.header(name)
+        if value is None:
+            continue
+        if name == "content-encoding":
+            # aws-chunked describes this request's framing, not the object: boto3 over TLS sends
+            # "aws-chunked" alone, or "gzip,aws-chunked" (ceph/s3-tests#671, aws/aws-cli#7663).
+            value = ",".join(t for t in _tokens(value) if t != "aws-chunked")
+            if not value:
+                continue
+        metadata[name] = value
+    metadata.setdefault("content-type", DEFAULT_CONTENT_TYPE)
+    user_bytes = 0
+    for name, value in request.head.headers:
+        if name.startswith(USER_METADATA_PREFIX):
+            metadata[name] = value
+            user_bytes += len(name) - len(USER_METADATA_PREFIX) + len(value.encode())
+    if user_bytes > MAX_USER_METADATA_BYTES:
+        raise errors.MetadataTooLarge(resource=request.resource)
+    return metadata
+
+
+def copy_source(request: S3Request) -> tuple[str, str]:
+    """``x-amz-copy-source``: ``bucket/key`` URL-encoded, with (minio-py) or without (botocore,
+    pyarrow, obstore) a leading ``/``, optionally ``?versionId=``."""
+    raw = request.header("x-amz-copy-source") or ""
+    raw = raw.split("?", 1)[0].lstrip("/")
+    bucket, sep, key = raw.partition("/")
+    bucket, key = unquote(bucket), unquote(key)
+    if not bucket or not sep or not key:
+        raise errors.InvalidArgument(
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+            resource=request.resource,
+        )
+    return bucket, key
+
+
+def read_conditions(request: S3Request, *, prefix: str = "") -> ReadConditions:
+    """If-* headers (``prefix`` ``x-amz-copy-source-`` for a copy's source conditions)."""
+    return ReadConditions(
+        if_match=request.header(prefix + "if-match"),
+        if_none_match=request.header(prefix + "if-none-match"),
+        if_modified_since=request.header(prefix + "if-modified-since"),
+        if_unmodified_since=request.header(prefix + "if-unmodified-since"),
+    )
+
+
+def response_overrides(query: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """GetObject's ``response-content-type=...`` family: force these headers on the answer."""
+    names = (
+        "content-type",
+        "content-language",
+        "expires",
+        "cache-control",
+        "content-disposition",
+        "content-encoding",
+    )
+    return tuple(
+        (name, value) for name in names if (value := query.get("response-" + name)) is not None
+    )
+
+
+def _tokens(value: str) -> list[str]:
+    return [t.strip().lower() for t in value.split(",") if t.strip()]
+
+
+def _is_hex(value: str) -> bool:
+    try:
+        int(value, 16)
+    except ValueError:
+        return False
+    return True

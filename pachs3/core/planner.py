@@ -1,0 +1,341 @@
+"""plan: (operation, request, layout) -> Plan. Bucket policy is decided here, purely.
+
+One short function per operation, found through ``PLANNERS``. Reads resolve their bucket with
+``layout.readable`` (inputs and ``out``); writes with ``layout.writable`` (``out`` only), so a
+write to an input is refused before anything is read or stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pachs3.core import documents, errors, headers
+from pachs3.core.layout import Layout
+from pachs3.core.listing_params import list_objects_plan, list_uploads_plan
+from pachs3.core.plans import (
+    AbortUpload,
+    Answer,
+    ComposeParts,
+    CopyFile,
+    CopyPart,
+    DeleteFile,
+    DeleteFiles,
+    ListParts,
+    Plan,
+    ReadFile,
+    StartUpload,
+    UploadRef,
+    WriteFile,
+    WritePart,
+)
+from pachs3.core.refs import CommitRef
+from pachs3.core.request import S3Request
+from pachs3.core.routing import Operation
+
+MAX_PART_NUMBER = 10_000
+
+Planner = Callable[[S3Request, Layout], Plan]
+
+
+def plan(operation: Operation, request: S3Request, layout: Layout) -> Plan:
+    return PLANNERS[operation](request, layout)
+
+
+# ---------------------------------------------------------------------------------------------
+# Service and buckets
+
+
+def _list_buckets(request: S3Request, layout: Layout) -> Plan:
+    return Answer(document=documents.list_buckets(layout))
+
+
+def _head_bucket(request: S3Request, layout: Layout) -> Plan:
+    layout.readable(_bucket(request))
+    # us-east-1, as GetBucketLocation says; S3A and minio-py read it to pick a signing region.
+    return Answer(headers=(("x-amz-bucket-region", "us-east-1"),))
+
+
+def _create_bucket(request: S3Request, layout: Layout) -> Plan:
+    """CreateBucket on a name the job already has succeeds, as us-east-1 answers for a bucket
+    you own: rclone sends it before every upload (clients.md §3.17). Any other name is refused:
+    a sidecar cannot add buckets to a job."""
+    name = _bucket(request)
+    if name not in layout.buckets:
+        raise errors.AccessDenied(
+            f"This gateway serves one job's buckets; {name!r} is not one of them.",
+            resource=request.resource,
+        )
+    return Answer(headers=(("location", f"/{name}"),))
+
+
+def _delete_bucket(request: S3Request, layout: Layout) -> Plan:
+    layout.readable(_bucket(request))
+    raise errors.AccessDenied(
+        "A job's buckets cannot be deleted through its gateway.", resource=request.resource
+    )
+
+
+def _get_bucket_location(request: S3Request, layout: Layout) -> Plan:
+    layout.readable(_bucket(request))
+    return Answer(document=documents.location())
+
+
+def _get_bucket_versioning(request: S3Request, layout: Layout) -> Plan:
+    layout.readable(_bucket(request))
+    return Answer(document=documents.versioning())
+
+
+def _not_implemented(request: S3Request, layout: Layout) -> Plan:
+    layout.readable(_bucket(request))
+    raise errors.NotImplementedByGateway(resource=request.resource)
+
+
+def _get_acl(request: S3Request, layout: Layout) -> Plan:
+    """A canned private ACL: s3cmd ``info`` and ``cp`` read it, and nothing else is true."""
+    layout.readable(_bucket(request))
+    if request.key is not None:
+        _read_target(
+            request, layout
+        )  # an object ACL needs the object: answered by a HEAD-like check
+    return Answer(document=documents.access_control_policy())
+
+
+def _put_acl(request: S3Request, layout: Layout) -> Plan:
+    """Accepted and ignored on ``out`` (s3cmd sends ``PUT ?acl`` after each copy, rclone
+    ``x-amz-acl: private`` on uploads); refused on inputs like every other write."""
+    layout.writable(_bucket(request))
+    return Answer()
+
+
+def _get_bucket_configuration(request: S3Request, layout: Layout) -> Plan:
+    """Configurations a sidecar bucket never has: the "no such ..." error AWS gives for a bucket
+    without one (s3cmd ``info`` reads policy and CORS and expects exactly these codes)."""
+    layout.readable(_bucket(request))
+    subresource = next(n for n in NO_SUCH_CONFIGURATION if n in request.query)
+    raise NO_SUCH_CONFIGURATION[subresource](resource=request.resource)
+
+
+NO_SUCH_CONFIGURATION: dict[str, type[errors.S3Error]] = {
+    "policy": errors.NoSuchBucketPolicy,
+    "cors": errors.NoSuchCORSConfiguration,
+    "lifecycle": errors.NoSuchLifecycleConfiguration,
+    "website": errors.NoSuchWebsiteConfiguration,
+    "encryption": errors.ServerSideEncryptionConfigurationNotFoundError,
+    "tagging": errors.NoSuchTagSet,
+}
+
+
+def _list_objects(request: S3Request, layout: Layout) -> Plan:
+    bucket = layout.readable(_bucket(request))
+    return list_objects_plan(request, bucket)
+
+
+def _list_uploads(request: S3Request, layout: Layout) -> Plan:
+    bucket = layout.writable(_bucket(request))
+    return list_uploads_plan(request, bucket, layout.staging_repo)
+
+
+def _delete_objects(request: S3Request, layout: Layout) -> Plan:
+    bucket = layout.writable(_bucket(request))
+    return DeleteFiles(ref=bucket.ref, bucket=bucket.name, body=headers.body_spec(request))
+
+
+# ---------------------------------------------------------------------------------------------
+# Objects
+
+
+def _read_target(request: S3Request, layout: Layout) -> tuple[CommitRef, str, str]:
+    bucket = layout.readable(_bucket(request))
+    return bucket.ref, bucket.name, _key(request)
+
+
+def _get_object(request: S3Request, layout: Layout, *, head_only: bool = False) -> Plan:
+    ref, bucket, key = _read_target(request, layout)
+    mode = request.header("x-amz-checksum-mode") or request.query.get("x-amz-checksum-mode", "")
+    part_number = headers.optional_int(request.query.get("partNumber"), name="partNumber")
+    return ReadFile(
+        ref=ref,
+        bucket=bucket,
+        path=key,
+        range_header=request.header("range"),
+        conditions=headers.read_conditions(request),
+        head_only=head_only,
+        # boto3 sends "ENABLED", pyarrow "enabled" (clients.md §1b).
+        checksum_mode=mode.upper() == "ENABLED",
+        part_number=part_number,
+        overrides=headers.response_overrides(request.query),
+    )
+
+
+def _head_object(request: S3Request, layout: Layout) -> Plan:
+    return _get_object(request, layout, head_only=True)
+
+
+def _put_object(request: S3Request, layout: Layout) -> Plan:
+    bucket = layout.writable(_bucket(request))
+    key = _key(request)
+    if request.header("x-amz-copy-source") is not None:
+        return _copy_object(request, layout, bucket.ref, bucket.name, key)
+    if_none_match = request.header("if-none-match")
+    if if_none_match is not None and if_none_match.strip() != "*":
+        raise errors.NotImplementedByGateway(
+            "Only If-None-Match: * is supported on writes.", resource=request.resource
+        )
+    return WriteFile(
+        ref=bucket.ref,
+        bucket=bucket.name,
+        path=key,
+        body=headers.body_spec(request),
+        metadata=headers.object_metadata(request),
+        if_absent=if_none_match is not None,
+    )
+
+
+def _copy_object(
+    request: S3Request, layout: Layout, dst: CommitRef, dst_bucket: str, dst_key: str
+) -> Plan:
+    src_bucket_name, src_key = headers.copy_source(request)
+    src_bucket = layout.readable(src_bucket_name)
+    directive = (request.header("x-amz-metadata-directive") or "COPY").upper()
+    if directive not in ("COPY", "REPLACE"):
+        raise errors.InvalidArgument("Unknown metadata directive.", resource=request.resource)
+    if directive == "COPY" and src_bucket.name == dst_bucket and src_key == dst_key:
+        raise errors.InvalidRequest(
+            "This copy request is illegal because it is trying to copy an object to itself "
+            "without changing the object's metadata, storage class, website redirect location "
+            "or encryption attributes.",
+            resource=request.resource,
+        )
+    return CopyFile(
+        src=src_bucket.ref,
+        src_bucket=src_bucket.name,
+        src_path=src_key,
+        dst=dst,
+        dst_bucket=dst_bucket,
+        dst_path=dst_key,
+        metadata=headers.object_metadata(request) if directive == "REPLACE" else None,
+        source_conditions=headers.read_conditions(request, prefix="x-amz-copy-source-"),
+    )
+
+
+def _delete_object(request: S3Request, layout: Layout) -> Plan:
+    bucket = layout.writable(_bucket(request))
+    return DeleteFile(ref=bucket.ref, bucket=bucket.name, path=_key(request))
+
+
+def _create_upload(request: S3Request, layout: Layout) -> Plan:
+    bucket = layout.writable(_bucket(request))
+    algorithm = request.header("x-amz-checksum-algorithm")
+    return StartUpload(
+        dst=bucket.ref,
+        bucket=bucket.name,
+        path=_key(request),
+        staging_repo=layout.staging_repo,
+        metadata=headers.object_metadata(request),
+        checksum_algorithm=algorithm.lower() if algorithm else None,
+    )
+
+
+def _upload(request: S3Request, layout: Layout) -> tuple[UploadRef, CommitRef]:
+    bucket = layout.writable(_bucket(request))
+    upload_id = request.query.get("uploadId", "")
+    if not upload_id:
+        raise errors.NoSuchUpload(resource=request.resource)
+    staging = CommitRef(repo=layout.staging_repo, id=upload_id)
+    return UploadRef(staging=staging, bucket=bucket.name, key=_key(request)), bucket.ref
+
+
+def _part_number(request: S3Request) -> int:
+    number = headers.optional_int(request.query.get("partNumber"), name="partNumber")
+    if number is None or not 1 <= number <= MAX_PART_NUMBER:
+        raise errors.InvalidArgument(
+            "Part number must be an integer between 1 and 10000, inclusive",
+            resource=request.resource,
+        )
+    return number
+
+
+def _upload_part(request: S3Request, layout: Layout) -> Plan:
+    upload, _dst = _upload(request, layout)
+    number = _part_number(request)
+    if request.header("x-amz-copy-source") is None:
+        return WritePart(upload=upload, part_number=number, body=headers.body_spec(request))
+    src_bucket_name, src_key = headers.copy_source(request)
+    src_bucket = layout.readable(src_bucket_name)
+    return CopyPart(
+        upload=upload,
+        part_number=number,
+        src=src_bucket.ref,
+        src_bucket=src_bucket.name,
+        src_path=src_key,
+        range_header=request.header("x-amz-copy-source-range"),
+        source_conditions=headers.read_conditions(request, prefix="x-amz-copy-source-"),
+    )
+
+
+def _complete_upload(request: S3Request, layout: Layout) -> Plan:
+    upload, dst = _upload(request, layout)
+    return ComposeParts(upload=upload, dst=dst, body=headers.body_spec(request))
+
+
+def _abort_upload(request: S3Request, layout: Layout) -> Plan:
+    upload, _dst = _upload(request, layout)
+    return AbortUpload(upload=upload)
+
+
+def _list_parts(request: S3Request, layout: Layout) -> Plan:
+    upload, _dst = _upload(request, layout)
+    max_parts = headers.optional_int(request.query.get("max-parts"), name="max-parts")
+    marker = headers.optional_int(
+        request.query.get("part-number-marker"), name="part-number-marker"
+    )
+    return ListParts(
+        upload=upload,
+        max_parts=min(max_parts if max_parts is not None else 1000, 1000),
+        part_number_marker=marker or 0,
+    )
+
+
+def _get_object_tagging(request: S3Request, layout: Layout) -> Plan:
+    _read_target(request, layout)
+    return Answer(document=documents.empty_tagging())
+
+
+def _bucket(request: S3Request) -> str:
+    assert request.bucket is not None  # routing gives bucket and object scopes only
+    return request.bucket
+
+
+def _key(request: S3Request) -> str:
+    assert request.key is not None  # routing gives object scope only
+    return request.key
+
+
+PLANNERS: dict[Operation, Planner] = {
+    "ListBuckets": _list_buckets,
+    "HeadBucket": _head_bucket,
+    "CreateBucket": _create_bucket,
+    "DeleteBucket": _delete_bucket,
+    "GetBucketLocation": _get_bucket_location,
+    "GetBucketVersioning": _get_bucket_versioning,
+    "PutBucketVersioning": _not_implemented,
+    "ListObjects": _list_objects,
+    "ListObjectVersions": _not_implemented,
+    "ListMultipartUploads": _list_uploads,
+    "DeleteObjects": _delete_objects,
+    "GetBucketAcl": _get_acl,
+    "PutBucketAcl": _put_acl,
+    "GetBucketConfiguration": _get_bucket_configuration,
+    "GetObject": _get_object,
+    "HeadObject": _head_object,
+    "PutObject": _put_object,
+    "DeleteObject": _delete_object,
+    "CreateMultipartUpload": _create_upload,
+    "UploadPart": _upload_part,
+    "CompleteMultipartUpload": _complete_upload,
+    "AbortMultipartUpload": _abort_upload,
+    "ListParts": _list_parts,
+    "GetObjectAcl": _get_acl,
+    "PutObjectAcl": _put_acl,
+    "GetObjectTagging": _get_object_tagging,
+}

@@ -1,0 +1,240 @@
+"""respond: (plan, outcome) -> S3Response. Status, headers and body, as AWS S3 answers.
+
+One small function per outcome type, found through ``RESPONDERS``. The gateway adds the
+request id headers; error documents are rendered in one place, ``error_response``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+from pachs3.core import documents
+from pachs3.core.dates import format_http_date
+from pachs3.core.errors import S3Error
+from pachs3.core.headers import CHECKSUM_HEADER_PREFIX, DEFAULT_CONTENT_TYPE
+from pachs3.core.http import BytesStream, EmptyStream, S3Response
+from pachs3.core.outcomes import (
+    Answered,
+    FileCopied,
+    FileDeleted,
+    FileRead,
+    FilesDeleted,
+    FileWritten,
+    Listed,
+    Outcome,
+    PartCopied,
+    PartsComposed,
+    PartsListed,
+    PartWritten,
+    UploadAborted,
+    UploadsListed,
+    UploadStarted,
+)
+from pachs3.core.plans import (
+    Answer,
+    ComposeParts,
+    CopyPart,
+    ListFiles,
+    ListParts,
+    ListUploads,
+    Plan,
+    ReadFile,
+    StartUpload,
+)
+from pachs3.core.refs import FileInfo
+from pachs3.core.xml import render_error
+
+XML = "application/xml"
+Headers = list[tuple[str, str]]
+
+
+def respond(plan: Plan, outcome: Outcome) -> S3Response:
+    responder = RESPONDERS[type(outcome)]
+    return responder(plan, outcome)
+
+
+def error_response(
+    error: S3Error, *, resource: str, request_id: str, head_only: bool
+) -> S3Response:
+    """The one place an S3 error document is rendered.
+
+    A HEAD error carries no body: pyarrow and obstore reuse the connection and choke on the
+    leftover bytes (clients.md §2, "HEAD 404 with a body")."""
+    document = render_error(error.code, error.detail, error.resource or resource, request_id)
+    headers = [("content-type", XML), *error.headers]
+    if head_only:
+        return S3Response(status=error.status, headers=tuple(headers))
+    headers.append(("content-length", str(len(document))))
+    return S3Response(status=error.status, headers=tuple(headers), body=BytesStream(document))
+
+
+def _xml(document: bytes, *, status: int = 200, extra: Headers | None = None) -> S3Response:
+    headers: Headers = [("content-type", XML), ("content-length", str(len(document)))]
+    headers.extend(extra or ())
+    return S3Response(status=status, headers=tuple(headers), body=BytesStream(document))
+
+
+def _empty(status: int, headers: Headers | None = None) -> S3Response:
+    return S3Response(
+        status=status, headers=(*(headers or ()), ("content-length", "0")), body=EmptyStream()
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Objects
+
+
+def object_headers(info: FileInfo, *, checksum_mode: bool) -> Headers:
+    """What GET and HEAD say about an object: S3 clients need every one of these.
+
+    Content-Length on HEAD above all: pyarrow silently reads 0 bytes without it (clients.md §2).
+    """
+    headers: Headers = [
+        ("etag", documents.quote_etag(info.etag)),
+        ("last-modified", format_http_date(info.modified)),
+        ("accept-ranges", "bytes"),
+    ]
+    metadata = info.metadata
+    headers.append(("content-type", metadata.get("content-type", DEFAULT_CONTENT_TYPE)))
+    for name, value in metadata.items():
+        if name == "content-type":
+            continue
+        if name.startswith(CHECKSUM_HEADER_PREFIX):
+            # Only on request, and only full-object values (a composite "-N" value would fail
+            # boto3's FlexibleChecksum validation of the whole body: clients.md §5.21).
+            if checksum_mode and "-" not in value:
+                headers.append((name, value))
+            continue
+        headers.append((name, value))
+    if checksum_mode and any(n.startswith(CHECKSUM_HEADER_PREFIX) for n, _ in headers):
+        headers.append(("x-amz-checksum-type", "FULL_OBJECT"))
+    return headers
+
+
+def _file_read(plan: Plan, outcome: Outcome) -> S3Response:
+    read, done = cast(ReadFile, plan), cast(FileRead, outcome)
+    info = done.info
+    if done.not_modified:
+        return S3Response(
+            status=304,
+            headers=(
+                ("etag", documents.quote_etag(info.etag)),
+                ("last-modified", format_http_date(info.modified)),
+            ),
+        )
+    whole = done.range is None
+    headers = object_headers(info, checksum_mode=read.checksum_mode and whole)
+    if done.range is None:
+        status, length = 200, info.size
+    else:
+        status, length = 206, done.range.length
+        headers.append(("content-range", done.range.content_range))
+    headers.append(("content-length", str(length)))
+    overrides = dict(read.overrides)
+    if overrides:
+        headers = [(n, v) for n, v in headers if n not in overrides]
+        headers.extend(read.overrides)
+    body = done.body if done.body is not None else EmptyStream()
+    return S3Response(status=status, headers=tuple(headers), body=body)
+
+
+def _checksum_headers(checksums: dict[str, str] | Any) -> Headers:
+    return [(CHECKSUM_HEADER_PREFIX + alg, value) for alg, value in checksums.items()]
+
+
+def _file_written(plan: Plan, outcome: Outcome) -> S3Response:
+    done = cast(FileWritten, outcome)
+    headers = [("etag", documents.quote_etag(done.info.etag))]
+    headers.extend(_checksum_headers(done.checksums))
+    return _empty(200, headers)
+
+
+def _file_copied(plan: Plan, outcome: Outcome) -> S3Response:
+    info = cast(FileCopied, outcome).info
+    return _xml(documents.copy_result(info.etag, info.modified))
+
+
+def _file_deleted(plan: Plan, outcome: Outcome) -> S3Response:
+    return _empty(204)
+
+
+def _files_deleted(plan: Plan, outcome: Outcome) -> S3Response:
+    done = cast(FilesDeleted, outcome)
+    # Quiet mode reports only failures; minio-py sends Quiet and expects exactly that.
+    deleted = () if done.quiet else done.deleted
+    failed = ((f.key, f.code, f.message) for f in done.failed)
+    return _xml(documents.delete_result(deleted, failed))
+
+
+def _listed(plan: Plan, outcome: Outcome) -> S3Response:
+    return _xml(documents.list_objects(cast(ListFiles, plan), cast(Listed, outcome)))
+
+
+def _upload_started(plan: Plan, outcome: Outcome) -> S3Response:
+    start, done = cast(StartUpload, plan), cast(UploadStarted, outcome)
+    extra: Headers = []
+    if done.checksum_algorithm:
+        extra.append(("x-amz-checksum-algorithm", done.checksum_algorithm.upper()))
+    return _xml(documents.initiate_upload(start.bucket, start.path, done.upload_id), extra=extra)
+
+
+def _part_written(plan: Plan, outcome: Outcome) -> S3Response:
+    done = cast(PartWritten, outcome)
+    headers = [("etag", documents.quote_etag(done.etag))]
+    headers.extend(_checksum_headers(done.checksums))
+    return _empty(200, headers)
+
+
+def _part_copied(plan: Plan, outcome: Outcome) -> S3Response:
+    cast(CopyPart, plan)
+    done = cast(PartCopied, outcome)
+    return _xml(documents.copy_result(done.etag, done.modified, part=True))
+
+
+def _parts_composed(plan: Plan, outcome: Outcome) -> S3Response:
+    compose, done = cast(ComposeParts, plan), cast(PartsComposed, outcome)
+    upload = compose.upload
+    return _xml(documents.complete_upload(upload.bucket, upload.key, done.info.etag))
+
+
+def _upload_aborted(plan: Plan, outcome: Outcome) -> S3Response:
+    return _empty(204)
+
+
+def _parts_listed(plan: Plan, outcome: Outcome) -> S3Response:
+    listing, done = cast(ListParts, plan), cast(PartsListed, outcome)
+    return _xml(
+        documents.list_parts(listing.upload, done, listing.max_parts, listing.part_number_marker)
+    )
+
+
+def _uploads_listed(plan: Plan, outcome: Outcome) -> S3Response:
+    return _xml(documents.list_uploads(cast(ListUploads, plan), cast(UploadsListed, outcome)))
+
+
+def _answered(plan: Plan, outcome: Outcome) -> S3Response:
+    answer = cast(Answer, plan)
+    if answer.document:
+        return _xml(answer.document, status=answer.status, extra=list(answer.headers))
+    return _empty(answer.status, list(answer.headers))
+
+
+Responder = Callable[[Plan, Outcome], S3Response]
+
+RESPONDERS: dict[type[Any], Responder] = {
+    FileRead: _file_read,
+    Listed: _listed,
+    FileWritten: _file_written,
+    FileCopied: _file_copied,
+    FileDeleted: _file_deleted,
+    FilesDeleted: _files_deleted,
+    UploadStarted: _upload_started,
+    PartWritten: _part_written,
+    PartCopied: _part_copied,
+    PartsComposed: _parts_composed,
+    UploadAborted: _upload_aborted,
+    PartsListed: _parts_listed,
+    UploadsListed: _uploads_listed,
+    Answered: _answered,
+}
