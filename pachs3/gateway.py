@@ -1,0 +1,370 @@
+"""SidecarGateway: one job's buckets over S3, and the single funnel every transport calls.
+
+A job maps each input name to a pinned, finished input commit (read-only bucket) and ``out`` to
+a new output commit (empty, provenance = the input commits). Leaving the job finishes the output
+commit, or finishes it with the error when the job failed, so that nothing a failed job wrote
+looks like a successful output. Requests are handled by ``handle()``:
+
+    RequestHead -> parse -> classify -> plan (layout) -> execute (backend) -> respond -> S3Response
+
+Transports (ASGI app, threaded server, in-process boto3 hook) only build a RequestHead and a
+body iterator and write the S3Response back; they depend on the ``Handler`` protocol, not on
+this module, which is what lets the gateway offer them as methods.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from pachs3 import accel
+from pachs3.backends.base import Backend, CommitInfo, CommitRef
+from pachs3.core import errors
+from pachs3.core.http import RequestHead, S3Response
+from pachs3.core.layout import OUTPUT_BUCKET, STAGING_REPO, Bucket, Layout
+from pachs3.core.outcomes import FileCopied, FileWritten, Outcome, PartsComposed
+from pachs3.core.planner import plan
+from pachs3.core.request import parse
+from pachs3.core.respond import error_response, respond
+from pachs3.core.routing import classify
+from pachs3.executor import execute, upload_targets
+
+if TYPE_CHECKING:
+    from pachs3.transports.boto import Detach
+    from pachs3.transports.threaded import ThreadedServer
+
+log = logging.getLogger("pachs3")
+
+DEFAULT_BRANCH = "master"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Job:
+    """One job the gateway serves: its pinned inputs and its open output commit."""
+
+    id: str
+    inputs: Mapping[str, CommitRef]
+    output: CommitInfo | None
+    started: datetime
+
+
+@dataclass(slots=True)
+class Stats:
+    """What the current gateway has written to ``out`` (successful object writes)."""
+
+    files_written: int = 0
+    bytes_written: int = 0
+    requests: int = 0
+    errors: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, outcome: Outcome | None, *, failed: bool) -> None:
+        with self._lock:
+            self.requests += 1
+            if failed:
+                self.errors += 1
+            if isinstance(outcome, FileWritten | FileCopied | PartsComposed):
+                self.files_written += 1
+                self.bytes_written += outcome.info.size
+
+
+def parse_input(spec: str | CommitRef) -> tuple[str, str]:
+    """``repo``, ``repo@branch`` or ``repo@commit`` -> (repo, branch or commit)."""
+    if isinstance(spec, CommitRef):
+        return spec.repo, spec.id
+    repo, _, at = spec.partition("@")
+    if not repo:
+        raise ValueError(f"input {spec!r} names no repo (expected REPO[@BRANCH_OR_COMMIT])")
+    return repo, at or DEFAULT_BRANCH
+
+
+class SidecarGateway:
+    """Serve one job's commits as S3 buckets: inputs read-only, ``out`` read-your-writes.
+
+    >>> with SidecarGateway(store, inputs={"labresults": "labresults@master"},
+    ...                     output="my_pipeline") as gateway:
+    ...     s3 = gateway.client()
+    ...     s3.copy_object(Bucket="out", Key="a.csv",
+    ...                    CopySource={"Bucket": "labresults", "Key": "a.csv"})
+
+    Entering resolves every input (a branch to its head, now), opens the output commit and
+    starts nothing else; ``client()``, ``attach()``, ``serve()`` and ``asgi()`` expose it.
+    Leaving finishes the output commit (with the error if the block raised or ``fail()`` was
+    called) and stops every transport the gateway started.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        inputs: Mapping[str, str | CommitRef] | None = None,
+        output: str | None = None,
+        output_branch: str = DEFAULT_BRANCH,
+        job_id: str | None = None,
+        description: str = "",
+        provenance: Sequence[CommitRef] = (),
+        staging_repo: str = STAGING_REPO,
+    ) -> None:
+        accel.install()
+        self.backend = backend
+        self._first_job = _JobRequest(
+            inputs=dict(inputs or {}),
+            output=output,
+            output_branch=output_branch,
+            job_id=job_id,
+            description=description,
+            provenance=tuple(provenance),
+        )
+        self._staging_repo = staging_repo
+        self._layout = Layout(staging_repo=staging_repo)
+        self._job: Job | None = None
+        self._failure: str | None = None
+        self._lock = threading.Lock()
+        self._servers: list[ThreadedServer] = []
+        self._detachers: list[Detach] = []
+        self.stats = Stats()
+
+    # -- job lifecycle ----------------------------------------------------------------------
+
+    def __enter__(self) -> SidecarGateway:
+        first = self._first_job
+        self.begin_job(
+            inputs=first.inputs,
+            output=first.output,
+            output_branch=first.output_branch,
+            job_id=first.job_id,
+            description=first.description,
+            provenance=first.provenance,
+        )
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        error = self._failure
+        if exc is not None and error is None:
+            error = f"{type(exc).__name__}: {exc}"
+        try:
+            if self._job is not None:
+                self.end_job(error=error)
+        finally:
+            self.close()
+
+    def begin_job(
+        self,
+        *,
+        inputs: Mapping[str, str | CommitRef] | None = None,
+        output: str | None = None,
+        output_branch: str = DEFAULT_BRANCH,
+        job_id: str | None = None,
+        description: str = "",
+        provenance: Sequence[CommitRef] = (),
+    ) -> Job:
+        """Pin the inputs, open the output commit and switch the buckets to this job at once.
+
+        The output commit's provenance is the pinned input commits plus ``provenance``: the
+        commits of inputs that are not buckets (a non-S3 input crossed with an S3 one).
+        """
+        with self._lock:
+            if self._job is not None:
+                raise RuntimeError(f"job {self._job.id} is still running; end it first")
+            pinned = {name: self._pin(name, spec) for name, spec in (inputs or {}).items()}
+            if output is not None and OUTPUT_BUCKET in pinned:
+                raise ValueError("an input cannot be named 'out' when the job has an output")
+            self.backend.create_repo(self._staging_repo, exist_ok=True)
+            buckets = [
+                Bucket(name=name, ref=info.ref, writable=False, created=_created(info))
+                for name, info in pinned.items()
+            ]
+            out_commit: CommitInfo | None = None
+            if output is not None:
+                self.backend.create_repo(output, exist_ok=True)
+                out_commit = self.backend.start_commit(
+                    output,
+                    output_branch,
+                    provenance=_unique([*(info.ref for info in pinned.values()), *provenance]),
+                    description=description or "output of a pachs3 sidecar job",
+                    empty=True,
+                )
+                buckets.append(
+                    Bucket(
+                        name=OUTPUT_BUCKET,
+                        ref=out_commit.ref,
+                        writable=True,
+                        created=out_commit.started,
+                    )
+                )
+            job = Job(
+                id=job_id or (out_commit.id if out_commit else secrets.token_hex(16)),
+                inputs={name: info.ref for name, info in pinned.items()},
+                output=out_commit,
+                started=datetime.now(UTC),
+            )
+            self._failure = None
+            self.stats = Stats()
+            # One assignment: a request in flight sees the old layout or the new, never a mix.
+            self._layout = Layout.of(buckets, staging_repo=self._staging_repo)
+            self._job = job
+            return job
+
+    def end_job(self, error: str | None = None) -> CommitInfo | None:
+        """Finish the job's output commit (with ``error`` when it failed); buckets go away."""
+        with self._lock:
+            job = self._job
+            if job is None:
+                raise RuntimeError("no job is running")
+            self._layout = Layout(staging_repo=self._staging_repo)
+            self._job = None
+            if job.output is None:
+                return None
+            self._discard_uploads(job.output.ref)
+            return self.backend.finish_commit(job.output.repo, job.output.id, error=error)
+
+    def fail(self, reason: str) -> None:
+        """Mark the current job failed: leaving the gateway records ``reason`` on the output."""
+        self._failure = reason
+
+    @property
+    def job(self) -> Job | None:
+        return self._job
+
+    @property
+    def job_id(self) -> str | None:
+        return self._job.id if self._job else None
+
+    @property
+    def input_commits(self) -> dict[str, CommitRef]:
+        return dict(self._job.inputs) if self._job else {}
+
+    @property
+    def output_commit(self) -> CommitInfo | None:
+        return self._job.output if self._job else None
+
+    @property
+    def layout(self) -> Layout:
+        return self._layout
+
+    def _pin(self, name: str, spec: str | CommitRef) -> CommitInfo:
+        repo, at = parse_input(spec)
+        info = self.backend.inspect_commit(repo, at)
+        if info.is_open:
+            raise ValueError(
+                f"input {name!r} ({repo}@{at}) is an open commit; inputs must be finished"
+            )
+        return info
+
+    def _discard_uploads(self, output: CommitRef) -> None:
+        """Multipart uploads the job started and never completed are dropped with the job."""
+        for commit_id in upload_targets(self.backend, self._staging_repo, output):
+            self.backend.discard_commit(self._staging_repo, commit_id)
+
+    # -- the funnel -------------------------------------------------------------------------
+
+    def handle(self, head: RequestHead, body: Iterator[bytes]) -> S3Response:
+        """Answer one S3 request. Thread-safe; blocking (it does the backend's I/O)."""
+        request_id = secrets.token_hex(8).upper()
+        head_only = head.method.upper() == "HEAD"
+        layout = self._layout
+        outcome: Outcome | None = None
+        resource = head.path
+        try:
+            request = parse(head, virtual_host_buckets=layout.buckets.keys())
+            resource = request.resource
+            current = plan(classify(request), request, layout)
+            outcome = execute(current, self.backend, body)
+            response = respond(current, outcome)
+        except errors.S3Error as exc:
+            response = error_response(
+                exc, resource=resource, request_id=request_id, head_only=head_only
+            )
+        except Exception:
+            # Never leak internals (paths, tracebacks) to the client; the log has them.
+            log.exception("request %s %s failed", head.method, head.path)
+            response = error_response(
+                errors.InternalError(), resource=resource, request_id=request_id,
+                head_only=head_only,
+            )
+        self.stats.count(outcome, failed=response.status >= 400)
+        return S3Response(
+            status=response.status,
+            headers=(
+                *response.headers,
+                ("x-amz-request-id", request_id),
+                ("x-amz-id-2", request_id),
+                ("server", "pachs3"),
+            ),
+            body=response.body,
+        )
+
+    # -- transports -------------------------------------------------------------------------
+
+    def asgi(self) -> Any:
+        """The gateway as a Starlette ASGI app, for a host to mount."""
+        from pachs3.transports.asgi import make_asgi_app
+
+        return make_asgi_app(self)
+
+    def serve(self, host: str = "127.0.0.1", port: int = 0, **options: Any) -> ThreadedServer:
+        """Serve over HTTP on uvicorn in a background thread (loopback unless told otherwise).
+
+        Returns the started server (a context manager with ``endpoint_url``); leaving the
+        gateway stops it too. ``options`` go to ``ThreadedServer`` (``ssl_certfile``, ...).
+        """
+        from pachs3.transports.threaded import ThreadedServer
+
+        server = ThreadedServer(self.asgi(), host=host, port=port, **options)
+        server.start()
+        self._servers.append(server)
+        return server
+
+    def client(self, **boto3_kwargs: Any) -> Any:
+        """A boto3 S3 client answered in-process by this gateway: no socket, no thread."""
+        from pachs3.transports.boto import make_client
+
+        # The client lives as long as the caller keeps it; after the job its buckets are gone,
+        # so it gets NoSuchBucket, never another job's data.
+        return make_client(self, **boto3_kwargs)
+
+    def attach(self, client: Any) -> Detach:
+        """Answer an existing boto3 S3 client's requests in-process; call the result to stop."""
+        from pachs3.transports.boto import attach
+
+        detach = attach(client, self)
+        self._detachers.append(detach)
+        return detach
+
+    def close(self) -> None:
+        """Stop every transport this gateway started (idempotent)."""
+        while self._servers:
+            self._servers.pop().stop()
+        while self._detachers:
+            self._detachers.pop()()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _JobRequest:
+    """The job a gateway was constructed with, begun on ``__enter__``."""
+
+    inputs: Mapping[str, str | CommitRef]
+    output: str | None
+    output_branch: str
+    job_id: str | None
+    description: str
+    provenance: tuple[CommitRef, ...]
+
+
+def _unique(refs: Iterable[CommitRef]) -> list[CommitRef]:
+    return list(dict.fromkeys(refs))
+
+
+def _created(info: CommitInfo) -> datetime:
+    return info.finished or info.started
