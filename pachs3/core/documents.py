@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from pachs3.core.dates import format_iso8601
+from pachs3.core.headers import CHECKSUM_HEADER_PREFIX
 from pachs3.core.layout import Layout
 from pachs3.core.listing import encode_key_url, encode_token
 from pachs3.core.outcomes import Listed, PartsListed, UploadsListed
@@ -118,6 +119,16 @@ def _content(info: FileInfo, enc: Any, *, with_owner: bool) -> Document:
         "Size": str(info.size),
         "StorageClass": STORAGE_CLASS,
     }
+    algorithms = [
+        name.removeprefix(CHECKSUM_HEADER_PREFIX).upper()
+        for name in info.metadata
+        if name.startswith(CHECKSUM_HEADER_PREFIX)
+    ]
+    if algorithms:
+        # AWS lists the algorithm of an object stored with a checksum (boto3 >= 1.36 sends
+        # CRC32 by default), and the checksum's type.
+        content["ChecksumAlgorithm"] = algorithms
+        content["ChecksumType"] = "FULL_OBJECT"
     if with_owner:
         content["Owner"] = _owner()
     return content
