@@ -93,7 +93,9 @@ def s3_error_for(exc: BackendError) -> errors.S3Error:
         return NOT_FOUND_ERRORS[exc.what]()
     for backend_error, s3_error in BACKEND_ERRORS.items():
         if isinstance(exc, backend_error):
-            return s3_error(str(exc) if s3_error.status < 500 else None)
+            # AWS's own message, not the backend's: backend text can name store paths. A key
+            # the backend cannot store is the exception, since the client must learn why.
+            return s3_error(str(exc) if isinstance(exc, NotSupported) else None)
     return errors.InternalError()
 
 

@@ -321,7 +321,7 @@ class SidecarGateway:
         """
         from pachs3.transports.threaded import ThreadedServer
 
-        server = ThreadedServer(self.asgi(), host=host, port=port, **options)
+        server = ThreadedServer(self, host=host, port=port, **options)
         server.start()
         self._servers.append(server)
         return server
@@ -334,11 +334,18 @@ class SidecarGateway:
         # so it gets NoSuchBucket, never another job's data.
         return make_client(self, **boto3_kwargs)
 
-    def attach(self, client: Any) -> Detach:
-        """Answer an existing boto3 S3 client's requests in-process; call the result to stop."""
+    def attach(self, client: Any, *, endpoint_host: str | None = None) -> Detach:
+        """Answer an existing boto3 S3 client's requests in-process; call the result to stop.
+
+        Requests to ``endpoint_host`` (default: the host of the client's own endpoint URL) are
+        answered here; any other host is refused loudly rather than sent to the network.
+        """
+        from urllib.parse import urlsplit
+
         from pachs3.transports.boto import attach
 
-        detach = attach(client, self)
+        host = endpoint_host or urlsplit(client.meta.endpoint_url).hostname
+        detach = attach(client, self, endpoint_host=host)
         self._detachers.append(detach)
         return detach
 
