@@ -290,7 +290,9 @@ class SidecarGateway:
             # Never leak internals (paths, tracebacks) to the client; the log has them.
             log.exception("request %s %s failed", head.method, head.path)
             response = error_response(
-                errors.InternalError(), resource=resource, request_id=request_id,
+                errors.InternalError(),
+                resource=resource,
+                request_id=request_id,
                 head_only=head_only,
             )
         self.stats.count(outcome, failed=response.status >= 400)

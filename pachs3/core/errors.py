@@ -54,6 +54,7 @@ def _error(code: str, status: int, message: str) -> type[S3Error]:
     return type(code, (S3Error,), {"code": code, "status": status, "message": message})
 
 
+# fmt: off
 # 400
 BadDigest = _error("BadDigest", 400, "The Content-MD5 or checksum you specified did not match what we received.")
 EntityTooSmall = _error("EntityTooSmall", 400, "Your proposed upload is smaller than the minimum allowed object size.")
@@ -107,3 +108,6 @@ NotImplementedByGateway = _error("NotImplemented", 501, "A header or query you p
 # 503
 ServiceUnavailable = _error("ServiceUnavailable", 503, "Service is unable to handle request.")
 SlowDown = _error("SlowDown", 503, "Please reduce your request rate.")
+AuthorizationHeaderMalformed = _error("AuthorizationHeaderMalformed", 400, "The authorization header you provided is invalid.")
+AuthorizationQueryParametersError = _error("AuthorizationQueryParametersError", 400, "Error parsing the query-string authentication parameters.")
+# fmt: on

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pachs3.core import errors, headers
 from pachs3.core.layout import Bucket
 from pachs3.core.listing import decode_token
@@ -30,7 +32,7 @@ def _max(request: S3Request, name: str) -> int:
 
 def list_objects_plan(request: S3Request, bucket: Bucket) -> ListFiles:
     query = request.query
-    version = 2 if query.get("list-type") == "2" else 1
+    version: Literal[1, 2] = 2 if query.get("list-type") == "2" else 1
     prefix = query.get("prefix", "")
     # s3fs, minio-py and rclone send an empty "delimiter=" for recursive listings: no delimiter.
     delimiter = query.get("delimiter", "")
@@ -38,11 +40,8 @@ def list_objects_plan(request: S3Request, bucket: Bucket) -> ListFiles:
     if version == 2:
         start_after_param = query.get("start-after", "")
         marker = ""
-        if token is not None:
-            # A continuation token supersedes start-after (AWS ListObjectsV2 docs).
-            start_after = decode_token(token)
-        else:
-            start_after = start_after_param
+        # A continuation token supersedes start-after (AWS ListObjectsV2 docs).
+        start_after = decode_token(token) if token is not None else start_after_param
     else:
         start_after_param = ""
         marker = query.get("marker", "")

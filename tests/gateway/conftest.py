@@ -10,11 +10,11 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from gateway_data import INPUT_FILES
 
 from pachs3 import LocalStore, SidecarGateway
 from pachs3.backends.base import commit
 
-from gateway_data import INPUT_FILES
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[LocalStore]:

@@ -131,6 +131,8 @@ def test_one_gib_up_and_down_in_bounded_memory(server: tuple[str, int], tmp_path
 
     peak = _status_kib(pid, "VmHWM") * 1024
     growth = peak - baseline
-    print(f"server RSS baseline {baseline / MiB:.1f} MiB, peak {peak / MiB:.1f} MiB, "
-          f"growth {growth / MiB:.1f} MiB over 2 GiB up and 2 GiB down")
+    print(
+        f"server RSS baseline {baseline / MiB:.1f} MiB, peak {peak / MiB:.1f} MiB, "
+        f"growth {growth / MiB:.1f} MiB over 2 GiB up and 2 GiB down"
+    )
     assert growth < MAX_GROWTH

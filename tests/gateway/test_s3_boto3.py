@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from gateway_data import INPUT_FILES, SPECIAL_KEY
 
 from pachs3 import SidecarGateway
-
-from gateway_data import INPUT_FILES, SPECIAL_KEY
 
 MiB = 1024 * 1024
 
@@ -534,13 +533,16 @@ def test_job_finishes_with_provenance(gateway: SidecarGateway, transport: str) -
 
 
 def test_failed_job_records_the_error(seeded: Any) -> None:
-    with (
-        pytest.raises(RuntimeError),
-        SidecarGateway(seeded, inputs={"labresults": "labresults"}, output="pipeline") as gw,
-    ):
-        out = gw.output_commit
-        gw.client().put_object(Bucket="out", Key="partial.txt", Body=b"p")
-        raise RuntimeError("user code crashed")
+    gateway = SidecarGateway(seeded, inputs={"labresults": "labresults"}, output="pipeline")
+
+    def job() -> None:
+        with gateway as gw:
+            gw.client().put_object(Bucket="out", Key="partial.txt", Body=b"p")
+            raise RuntimeError("user code crashed")
+
+    with pytest.raises(RuntimeError):
+        job()
+    out = seeded.list_commits("pipeline")[0]
     assert out is not None
     info = seeded.inspect_commit("pipeline", out.id)
     assert info.finished is not None
