@@ -31,11 +31,11 @@ INFO = FileInfo(
 
 
 def body(response: object) -> bytes:
-    return b"".join(getattr(response, "body"))
+    return b"".join(response.body)
 
 
 def headers(response: object) -> dict[str, str]:
-    return dict(getattr(response, "headers"))
+    return dict(response.headers)
 
 
 def test_error_document_and_status() -> None:

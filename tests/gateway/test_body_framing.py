@@ -138,7 +138,7 @@ def test_signed_streaming_body_is_decoded(http: Any) -> None:
 
 
 def test_content_encoding_besides_aws_chunked_is_kept(http: Any) -> None:
-    client, gw = http
+    client, _gw = http
     headers = chunked_headers(len(PAYLOAD))
     headers["content-encoding"] = "gzip,aws-chunked"
     response = client.put("/out/g.gz", content=aws_chunked(PAYLOAD), headers=headers)
