@@ -426,34 +426,42 @@ def _list_parts(plan: Plan, backend: Backend, body: Body) -> Outcome:
     )
 
 
-def upload_targets(backend: Backend, staging_repo: str, dst: CommitRef) -> list[str]:
-    """The ids of the open uploads whose parts are meant for the commit ``dst``."""
-    targets = []
+def _open_uploads(
+    backend: Backend, staging_repo: str, dst: CommitRef
+) -> Iterator[tuple[CommitInfo, _UploadRecord]]:
+    """Every open upload whose parts are meant for the commit ``dst``."""
     for info in backend.list_commits(staging_repo):
         record = _UploadRecord.from_commit(info)
         if record is not None and info.is_open and record.belongs_to(dst):
-            targets.append(info.id)
-    return targets
+            yield info, record
+
+
+def upload_targets(backend: Backend, staging_repo: str, dst: CommitRef) -> list[str]:
+    """The ids of the open uploads meant for ``dst`` (a job discards them when it ends)."""
+    return [info.id for info, _ in _open_uploads(backend, staging_repo, dst)]
 
 
 def _list_uploads(plan: Plan, backend: Backend, body: Body) -> Outcome:
     listing = cast(ListUploads, plan)
-    uploads: list[UploadView] = []
-    for info in backend.list_commits(listing.staging_repo):
-        record = _UploadRecord.from_commit(info)
-        if record is None or not info.is_open or not record.belongs_to(listing.dst):
-            continue
-        if record.bucket != listing.bucket or not record.key.startswith(listing.prefix):
-            continue
-        position = (record.key, info.id)
-        if position <= (listing.key_marker, listing.upload_id_marker or "") and (
-            listing.key_marker
-        ):
-            continue
-        uploads.append(UploadView(key=record.key, upload_id=info.id, initiated=info.started))
-    uploads.sort(key=lambda u: (u.key, u.initiated, u.upload_id))
+    uploads = [
+        UploadView(key=record.key, upload_id=info.id, initiated=info.started)
+        for info, record in _open_uploads(backend, listing.staging_repo, listing.dst)
+        if record.bucket == listing.bucket
+        and record.key.startswith(listing.prefix)
+        and _after_marker(record.key, info.id, listing.key_marker, listing.upload_id_marker)
+    ]
+    # Key order, then upload id: the order the markers page through.
+    uploads.sort(key=lambda u: (u.key, u.upload_id))
     page = uploads[: listing.max_uploads]
     return UploadsListed(uploads=tuple(page), truncated=len(uploads) > len(page))
+
+
+def _after_marker(key: str, upload_id: str, key_marker: str, upload_id_marker: str) -> bool:
+    """ListMultipartUploads paging (AWS): past ``key-marker``; at it, only uploads whose id
+    sorts after ``upload-id-marker`` (none at all when that is not given)."""
+    if not key_marker or key != key_marker:
+        return key > key_marker
+    return bool(upload_id_marker) and upload_id > upload_id_marker
 
 
 Handler = Callable[[Plan, Backend, Body], Outcome]

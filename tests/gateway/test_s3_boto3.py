@@ -563,3 +563,20 @@ def test_streaming_body_put_from_file_object(s3: Any) -> None:
     data = os.urandom(3 * MiB)
     s3.put_object(Bucket="out", Key="stream.bin", Body=io.BytesIO(data))
     assert s3.get_object(Bucket="out", Key="stream.bin")["Body"].read() == data
+
+
+def test_list_multipart_uploads_pages_with_markers(s3: Any) -> None:
+    ids = {
+        (key, s3.create_multipart_upload(Bucket="out", Key=key)["UploadId"])
+        for key in ("a", "a", "b", "c/d")
+    }
+    seen = []
+    for page in s3.get_paginator("list_multipart_uploads").paginate(
+        Bucket="out", PaginationConfig={"PageSize": 1}
+    ):
+        seen.extend((u["Key"], u["UploadId"]) for u in page.get("Uploads", []))
+    assert seen == sorted(ids)
+    only_c = s3.list_multipart_uploads(Bucket="out", Prefix="c/")["Uploads"]
+    assert [u["Key"] for u in only_c] == ["c/d"]
+    after_a = s3.list_multipart_uploads(Bucket="out", KeyMarker="a")["Uploads"]
+    assert [u["Key"] for u in after_a] == ["b", "c/d"]
