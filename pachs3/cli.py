@@ -89,6 +89,12 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="the store directory (default: $PACHS3_STORE, else ./.pachs3)",
     )
+    store.add_argument(
+        "--pachd",
+        metavar="ADDRESS",
+        help="use a Pachyderm cluster instead of the embedded store: [grpc|grpcs://]host[:port], "
+        "or 'env' to find it as Pachyderm users do; token from $PACHS3_PACHD_TOKEN",
+    )
     sub = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
     run = sub.add_parser(
@@ -168,14 +174,32 @@ def _parser() -> argparse.ArgumentParser:
 
 @contextlib.contextmanager
 def _store(args: argparse.Namespace) -> Iterator[Backend]:
-    from pachs3.backends.local import LocalStore
-
-    path = args.store or Path(os.environ.get("PACHS3_STORE") or ".pachs3")
-    backend = LocalStore(path)
+    backend = _open_backend(args)
     try:
         yield backend
     finally:
         backend.close()
+
+
+def _open_backend(args: argparse.Namespace) -> Backend:
+    """The embedded store, or a Pachyderm cluster with ``--pachd``."""
+    pachd = getattr(args, "pachd", None)
+    if not pachd:
+        from pachs3.backends.local import LocalStore
+
+        return LocalStore(args.store or Path(os.environ.get("PACHS3_STORE") or ".pachs3"))
+    if args.store:
+        raise _UsageError("--store and --pachd cannot be used together")
+    try:
+        from pachs3.backends.pachyderm import PachydermBackend
+    except ImportError:
+        raise _UsageError("--pachd needs: pip install 'pachs3[pachyderm]'") from None
+    try:
+        if pachd == "env":
+            return PachydermBackend.from_environment()
+        return PachydermBackend(pachd, auth_token=os.environ.get("PACHS3_PACHD_TOKEN"))
+    except ValueError as exc:
+        raise _UsageError(f"--pachd {pachd!r}: {exc}") from None
 
 
 def _split_ref(target: str, *, default: str = DEFAULT_BRANCH) -> tuple[str, str]:

@@ -378,3 +378,17 @@ def test_python_transform_output_streams_before_the_job_ends(
     finally:
         _stop(proc)
     assert proc.returncode == 130
+
+
+def test_pachd_and_store_together_is_a_usage_error(store: Path) -> None:
+    result = pachs3_cli("repos", "--store", str(store), "--pachd", "127.0.0.1:1")
+    assert result.returncode == 2
+    assert "--store and --pachd cannot be used together" in result.stderr
+
+
+def test_unreachable_pachd_fails_fast_and_clearly() -> None:
+    started = time.monotonic()
+    result = pachs3_cli("repos", "--pachd", "127.0.0.1:1")
+    assert result.returncode != 0
+    assert "unavailable" in result.stderr.lower()
+    assert time.monotonic() - started < 30
