@@ -1,0 +1,308 @@
+"""Content-addressed blob files of the local store.
+
+A blob is the bytes of one upload, stored once under the SHA-256 of its content at
+``blobs/ab/abcd...``: 256 fan-out directories, so a million blobs make about 4,000 entries per
+directory (cheap for any modern filesystem's hashed directories), while a second level would cost
+a directory per blob or two until the store is large. A file
+entry points at blobs through a *segment list*: (blob, offset, length) triples, so copying a file
+copies the list and composing files concatenates lists; no byte moves.
+
+How bytes reach a blob, and why in this order:
+
+1. ``stage`` consumes the upload into a temporary file under ``tmp/`` while computing MD5 (the
+   ETag), SHA-256 (the address) and the size. Small uploads stay in memory first, so a duplicate
+   of an existing blob never touches the disk. A failure here removes the temporary file.
+2. ``install`` renames the temporary file to its address. The caller does this while holding the
+   store's write lock and commits the entry that references the blob in that same transaction, so
+   ``gc`` (which takes the same lock) never sees a blob that is in place but not yet referenced
+   by a writer that is about to commit. A crash between rename and commit leaves an unreferenced
+   blob that ``gc`` reclaims.
+
+A writer holds an exclusive ``flock`` on its temporary file for as long as it lives; the kernel
+drops the lock when the process dies, so the sweeper can tell a dead writer's leftover from a
+live upload without guessing from timestamps (and across PID namespaces).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import struct
+import time
+import uuid
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, NamedTuple
+
+from .base import Truncated
+from .local_db import BLOB_DIR, TMP_DIR, fsync_path
+
+DIGEST_SIZE = 32  # SHA-256
+DEFAULT_CHUNK_SIZE = 1 << 20
+# Uploads up to this size are hashed in memory before anything is written.
+SPILL_SIZE = 256 << 10
+# A temporary file younger than this is never swept: its writer may not have locked it yet.
+TEMP_MIN_AGE = 2.0
+
+
+class Segment(NamedTuple):
+    digest: bytes
+    offset: int
+    length: int
+
+
+_SEGMENT = struct.Struct(">32sQQ")
+
+
+def encode_segments(segments: Sequence[Segment]) -> bytes | None:
+    """Pack a segment list. A file that is exactly one whole blob is stored as just its digest
+    (see ``decode_segments``), so only composed files use this form."""
+    if not segments:
+        return None
+    return b"".join(_SEGMENT.pack(*seg) for seg in segments)
+
+
+def decode_segments(encoded: bytes | None, size: int) -> list[Segment]:
+    if encoded is None:
+        return []
+    if len(encoded) == DIGEST_SIZE:
+        return [Segment(encoded, 0, size)]
+    return [Segment(*fields) for fields in _SEGMENT.iter_unpack(encoded)]
+
+
+def segment_digests(encoded: bytes) -> Iterator[bytes]:
+    if len(encoded) == DIGEST_SIZE:
+        yield encoded
+    else:
+        for digest, _offset, _length in _SEGMENT.iter_unpack(encoded):
+            yield digest
+
+
+class _TempFile:
+    """A temporary file in ``tmp/``, exclusively flocked while this writer holds it open."""
+
+    def __init__(self, directory: str) -> None:
+        self.path = os.path.join(directory, f"{os.getpid()}-{uuid.uuid4().hex}.part")
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self.file: BinaryIO = os.fdopen(fd, "wb")
+        self.installed = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.file.write(data)
+
+    def seal(self, *, durable: bool) -> None:
+        self.file.flush()
+        if durable:
+            os.fsync(self.file.fileno())
+
+    def release(self) -> None:
+        """Close (dropping the lock); remove the file unless it was renamed into place."""
+        self.file.close()
+        if not self.installed:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+
+
+@dataclass(slots=True)
+class Staged:
+    """An upload that has been fully received but is not yet part of the store."""
+
+    size: int
+    md5: bytes
+    digest: bytes | None
+    """SHA-256 of the content; None for an empty upload, which needs no blob."""
+    data: bytes | None = None
+    """The content, when small enough to have been kept in memory."""
+    temp: _TempFile | None = None
+
+
+class BlobStore:
+    def __init__(self, root: Path, *, durable: bool, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+        # Plain strings, not Paths: a small upload costs a few syscalls, and pathlib's
+        # bookkeeping would otherwise cost as much again.
+        self._blobs = os.path.join(root, BLOB_DIR)
+        self._tmp = os.path.join(root, TMP_DIR)
+        self._durable = durable
+        self.chunk_size = chunk_size
+        self._known_dirs: set[str] = set()
+
+    def path(self, digest: bytes) -> str:
+        name = digest.hex()
+        return f"{self._blobs}/{name[:2]}/{name}"
+
+    # ----------------------------------------------------------------------------------------
+    # Writing
+
+    def stage(self, chunks: Iterable[bytes], *, prewrite: bool = True) -> Staged:
+        """Receive an upload. If iterating ``chunks`` raises, nothing remains and it propagates.
+
+        With ``prewrite``, a small upload whose blob does not exist yet is written to a
+        temporary file now, so that ``install`` (under the write lock) only renames.
+        """
+        md5 = hashlib.md5(usedforsecurity=False)
+        sha = hashlib.sha256()
+        size = 0
+        buffer = bytearray()
+        temp: _TempFile | None = None
+        try:
+            for chunk in chunks:
+                if not chunk:
+                    continue
+                md5.update(chunk)
+                sha.update(chunk)
+                size += len(chunk)
+                if temp is not None:
+                    temp.write(chunk)
+                    continue
+                buffer += chunk
+                if len(buffer) > SPILL_SIZE:
+                    temp = _TempFile(self._tmp)
+                    temp.write(buffer)
+                    buffer = bytearray()
+            if temp is not None:
+                temp.seal(durable=self._durable)
+        except BaseException:
+            if temp is not None:
+                temp.release()
+            raise
+        staged = Staged(size=size, md5=md5.digest(), digest=sha.digest() if size else None)
+        if temp is not None:
+            staged.temp = temp
+        elif size:
+            staged.data = bytes(buffer)
+            if prewrite and not self._present(staged):
+                staged.temp = self._write_temp(staged.data)
+        return staged
+
+    def install(self, staged: Staged) -> None:
+        """Put the staged bytes at their address. Call while holding the store's write lock."""
+        if staged.digest is None or self._present(staged):
+            return  # nothing to store, or a duplicate: release() drops our copy
+        target = self.path(staged.digest)
+        self._ensure_dir(os.path.dirname(target))
+        if staged.temp is None:
+            # It existed when staged, but gc has removed it since; we still hold the bytes.
+            assert staged.data is not None
+            staged.temp = self._write_temp(staged.data)
+        os.replace(staged.temp.path, target)
+        staged.temp.installed = True
+        if self._durable:
+            fsync_path(os.path.dirname(target))
+
+    @staticmethod
+    def release(staged: Staged) -> None:
+        if staged.temp is not None:
+            staged.temp.release()
+            staged.temp = None
+
+    def _present(self, staged: Staged) -> bool:
+        """Whether the blob exists whole. A short one (a power cut in process-crash mode) is
+        replaced by the fresh copy instead of being trusted."""
+        assert staged.digest is not None
+        try:
+            return os.stat(self.path(staged.digest)).st_size == staged.size
+        except FileNotFoundError:
+            return False
+
+    def _write_temp(self, data: bytes) -> _TempFile:
+        temp = _TempFile(self._tmp)
+        try:
+            temp.write(data)
+            temp.seal(durable=self._durable)
+        except BaseException:
+            temp.release()
+            raise
+        return temp
+
+    def _ensure_dir(self, directory: str) -> None:
+        if directory in self._known_dirs:
+            return
+        if not os.path.isdir(directory):
+            os.makedirs(directory, exist_ok=True)
+            if self._durable:
+                # The new directory entry must survive too, or the blob is unreachable.
+                fsync_path(os.path.dirname(directory))
+        self._known_dirs.add(directory)
+
+    # ----------------------------------------------------------------------------------------
+    # Reading
+
+    def read(
+        self, segments: Sequence[Segment], offset: int, length: int
+    ) -> Generator[bytes, None, None]:
+        """Yield ``length`` bytes of the concatenated segments from ``offset``, in chunks.
+
+        Blob files are opened one at a time as the reader gets to them; a missing or short blob
+        raises Truncated where the bytes run out.
+        """
+        for segment in segments:
+            if length <= 0:
+                return
+            if offset >= segment.length:
+                offset -= segment.length
+                continue
+            count = min(segment.length - offset, length)
+            yield from self._read_range(segment.digest, segment.offset + offset, count)
+            length -= count
+            offset = 0
+
+    def _read_range(self, digest: bytes, start: int, count: int) -> Iterator[bytes]:
+        path = self.path(digest)
+        try:
+            blob = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by the with below
+        except FileNotFoundError:
+            raise Truncated(f"blob {digest.hex()} is missing") from None
+        with blob:
+            blob.seek(start)
+            while count > 0:
+                chunk = blob.read(min(count, self.chunk_size))
+                if not chunk:
+                    raise Truncated(f"blob {digest.hex()} ends {count} bytes early")
+                count -= len(chunk)
+                yield chunk
+
+    # ----------------------------------------------------------------------------------------
+    # Reclaiming space
+
+    def sweep_temp(self, min_age: float = TEMP_MIN_AGE) -> int:
+        """Remove temporary files whose writer is gone (its flock is free); return how many."""
+        removed = 0
+        now = time.time()
+        for entry in os.scandir(self._tmp):
+            try:
+                if now - entry.stat().st_mtime < min_age:
+                    continue
+                fd = os.open(entry.path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue  # renamed into place or removed meanwhile
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a live writer holds it
+            finally:
+                os.close(fd)
+            try:
+                os.unlink(entry.path)
+                removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
+
+    def all_blobs(self) -> Iterator[tuple[bytes, str]]:
+        """Every blob file on disk, as (digest, path)."""
+        for fan in _subdirs(self._blobs):
+            for entry in os.scandir(fan):
+                try:
+                    digest = bytes.fromhex(entry.name)
+                except ValueError:
+                    continue
+                if len(digest) == DIGEST_SIZE:
+                    yield digest, entry.path
+
+
+def _subdirs(path: str) -> list[str]:
+    return sorted(e.path for e in os.scandir(path) if e.is_dir(follow_symlinks=False))

@@ -1,0 +1,301 @@
+"""The SQLite side of the local store: on-disk format, opening, connections and transactions.
+
+One database file (``store.db``, WAL mode) holds repos, branches, commits and file entries. Every
+thread borrows a connection from a small pool for the length of one transaction, so no connection
+is ever used by two threads at once and no long-lived cursor holds a read snapshot open (which
+would stop WAL checkpoints). Writers start with ``BEGIN IMMEDIATE``: they queue on SQLite's write
+lock (``busy_timeout``) instead of failing when a read transaction tries to upgrade, and that works
+the same between threads and between processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from .base import Unavailable
+
+Durability = Literal["process-crash", "power-loss"]
+
+FORMAT_NAME = "pachs3-local"
+FORMAT_VERSION = 1
+# Written into the SQLite header so that a store is recognised even before any table is read.
+APPLICATION_ID = 0x70533301  # "pS3" + 1
+DB_NAME = "store.db"
+BLOB_DIR = "blobs"
+TMP_DIR = "tmp"
+# What a directory may contain before it holds a database: a store whose creation was cut short.
+_PARTIAL_STORE = frozenset({BLOB_DIR, TMP_DIR})
+
+SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+
+CREATE TABLE repos (
+    name        TEXT PRIMARY KEY,
+    created_us  INTEGER NOT NULL,
+    description TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE branches (
+    repo TEXT NOT NULL,
+    name TEXT NOT NULL,
+    head TEXT,
+    PRIMARY KEY (repo, name)
+) WITHOUT ROWID;
+
+-- seq orders commits (newest first listings) and is what file entries point at; AUTOINCREMENT
+-- so that a seq is never reused and can be cached forever.
+CREATE TABLE commits (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          TEXT NOT NULL UNIQUE,
+    repo        TEXT NOT NULL,
+    branch      TEXT,
+    parent      TEXT,
+    started_us  INTEGER NOT NULL,
+    finished_us INTEGER,
+    provenance  TEXT NOT NULL,     -- JSON [[repo, id], ...]
+    description TEXT NOT NULL,
+    error       TEXT,
+    own_layer   INTEGER NOT NULL,  -- where this commit's own changes go
+    layers      TEXT NOT NULL      -- JSON [layer id, ...], newest first: the commit's view
+);
+CREATE INDEX commits_by_repo ON commits (repo, seq);
+
+-- A layer is a sorted set of changes (puts and tombstones). rows is filled in once the layer
+-- can no longer change (its commit finished, or it was built by compaction).
+CREATE TABLE layers (
+    id   INTEGER PRIMARY KEY AUTOINCREMENT,
+    repo TEXT NOT NULL,
+    rows INTEGER
+);
+CREATE INDEX layers_by_repo ON layers (repo);
+
+-- path is the UTF-8 of the key as a BLOB so that the index orders it bytewise (S3 order) and
+-- prefix bounds can be any byte string. size NULL marks a tombstone. md5 is the raw digest;
+-- etag is NULL when it is the md5 hex. segs is the blob segment list (see local_blobs).
+CREATE TABLE entries (
+    layer       INTEGER NOT NULL,
+    path        BLOB NOT NULL,
+    size        INTEGER,
+    md5         BLOB,
+    etag        TEXT,
+    modified_us INTEGER,
+    changed_by  INTEGER,
+    meta        TEXT,
+    segs        BLOB,
+    PRIMARY KEY (layer, path)
+) WITHOUT ROWID;
+"""
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def now_us() -> int:
+    """Times are stored as integer microseconds since the epoch (UTC): exact round trips."""
+    return time.time_ns() // 1000
+
+
+@functools.lru_cache(maxsize=4096)  # a listing meets the same few instants again and again
+def from_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+class StoreError(Exception):
+    """The store cannot be opened: the path is not a store, or its format is too new."""
+
+
+# --------------------------------------------------------------------------------------------
+# Opening and creating
+
+
+def prepare_store(root: Path) -> Path:
+    """Create the store at ``root`` if needed and check its format; return the database path."""
+    if root.exists() and not root.is_dir():
+        raise StoreError(f"{root} exists and is not a directory, so it cannot be a pachs3 store")
+    if not root.exists():
+        root.mkdir(parents=True, exist_ok=True)
+        fsync_path(root.parent)  # once per store: its directory entry survives a power cut
+    db = root / DB_NAME
+    if not db.exists():
+        found = set(os.listdir(root)) - _PARTIAL_STORE
+        if found:
+            shown = ", ".join(sorted(found)[:5])
+            raise StoreError(f"{root} exists and is not a pachs3 store (it holds {shown})")
+        _create_database(root, db)
+    _check_format(db)
+    return db
+
+
+def _create_database(root: Path, db: Path) -> None:
+    """Build the database under a temporary name, then link it into place.
+
+    ``os.link`` fails if ``store.db`` appeared meanwhile (another process created the store at
+    the same moment), so two creators never replace each other's database, and a crash during
+    creation leaves only a temporary file that the next open sweeps away.
+    """
+    for sub in (BLOB_DIR, TMP_DIR):
+        (root / sub).mkdir(exist_ok=True)
+    tmp = root / TMP_DIR / f"init-{os.getpid()}-{uuid.uuid4().hex}.db"
+    con = sqlite3.connect(tmp, isolation_level=None)
+    try:
+        con.executescript(f"BEGIN; {SCHEMA} COMMIT;")
+        con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        con.execute(f"PRAGMA user_version = {FORMAT_VERSION}")
+        con.execute("BEGIN")
+        con.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?)",
+            [("format", FORMAT_NAME), ("version", str(FORMAT_VERSION))],
+        )
+        con.execute("COMMIT")
+    finally:
+        con.close()
+    fsync_path(tmp)
+    try:
+        os.link(tmp, db)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    fsync_path(root)
+
+
+def _check_format(db: Path) -> None:
+    try:
+        con = sqlite3.connect(db, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{db} cannot be opened: {exc}") from exc
+    try:
+        app_id = con.execute("PRAGMA application_id").fetchone()[0]
+        if app_id != APPLICATION_ID:
+            raise StoreError(f"{db} is an SQLite database but not a pachs3 store")
+        meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+        if meta.get("format") != FORMAT_NAME:
+            raise StoreError(f"{db} is not a pachs3 store (format {meta.get('format')!r})")
+        version = _version(db, meta.get("version"))
+        if version > FORMAT_VERSION:
+            raise StoreError(
+                f"{db} has store format version {version}, newer than this pachs3 supports "
+                f"({FORMAT_VERSION}); upgrade pachs3 to open it"
+            )
+        # Persistent: once set, every later connection (any process) uses the WAL.
+        con.execute("PRAGMA journal_mode = WAL")
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{db} is not a pachs3 store: {exc}") from exc
+    finally:
+        con.close()
+
+
+def _version(db: Path, text: str | None) -> int:
+    try:
+        return int(text or "")
+    except ValueError:
+        raise StoreError(f"{db} has an unreadable store format version {text!r}") from None
+
+
+def fsync_path(path: Path | str) -> None:
+    """fsync a file or a directory (a directory's fsync makes renames in it durable)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------------------------
+# Connections and transactions
+
+
+class Database:
+    """A pool of connections to one store database, handing out short transactions."""
+
+    _MAX_IDLE = 8
+
+    def __init__(self, path: Path, *, durability: Durability, busy_timeout: float) -> None:
+        self._path = path
+        # WAL + NORMAL survives a killed process (the WAL is in the OS page cache); FULL also
+        # fsyncs the WAL on every commit, which is what survives losing power.
+        self._synchronous = "FULL" if durability == "power-loss" else "NORMAL"
+        self._busy_timeout = busy_timeout
+        self._idle: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _connect(self) -> sqlite3.Connection:
+        # check_same_thread=False: a connection moves between threads through the pool, but is
+        # only ever used by the one thread that borrowed it.
+        con = sqlite3.connect(
+            self._path,
+            timeout=self._busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        con.execute(f"PRAGMA synchronous = {self._synchronous}")
+        con.execute("PRAGMA temp_store = MEMORY")
+        return con
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """Borrow a connection (autocommit mode) for the duration of the block."""
+        with self._lock:
+            if self._closed:
+                raise Unavailable("the store is closed")
+            con = self._idle.pop() if self._idle else None
+        if con is None:
+            con = self._connect()
+        try:
+            yield con
+        finally:
+            if con.in_transaction:
+                con.rollback()
+            with self._lock:
+                keep = not self._closed and len(self._idle) < self._MAX_IDLE
+                if keep:
+                    self._idle.append(con)
+            if not keep:
+                con.close()
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every query in the block sees one snapshot."""
+        with self.connection() as con:
+            con.execute("BEGIN")
+            try:
+                yield con
+            finally:
+                if con.in_transaction:  # an error inside may already have ended it
+                    con.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction, holding the store's write lock from the start.
+
+        Committed when the block exits cleanly, rolled back when it raises.
+        """
+        with self.connection() as con:
+            try:
+                con.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise Unavailable(f"the store is busy: {exc}") from exc
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for con in idle:
+            con.close()

@@ -1,0 +1,197 @@
+"""A commit's file set as a stack of layers, and how the local store keeps the stack short.
+
+Every commit writes its changes into its own *layer*: one ``entries`` row per changed path,
+either a put (size not NULL) or a tombstone (size NULL). A commit's *view* is a list of layers,
+newest first: its own layer followed by its parent's view (or nothing, for ``empty=True``). The
+file at a path is the entry of the newest layer that has the path, unless that entry is a
+tombstone. Starting a commit therefore copies a short list of layer ids, never a file list.
+
+Reads:
+- one path: one statement probing the ``(layer, path)`` primary key once per layer;
+- a listing: one paged cursor per layer (up to 1000 rows per query, resumed after the last
+  path), merged by path (k-way, newest layer wins, tombstones hide). Memory is a page per layer.
+
+Keeping the stack short (size-tiered compaction, run when a commit is finished): the newest
+layers are merged into one new layer while their total is at least 1/``MERGE_RATIO`` of the next
+older layer. Each layer is then more than ``MERGE_RATIO`` times smaller than the one below it, so a
+view has at most ~log4(files) layers, and a small commit on a huge branch merges only with other
+small layers: a 1-file commit on a 1 M-file branch copies nothing of the million until about a
+quarter million changes have piled up on top of it (amortised O(log n) row copies per change).
+Merged layers are new rows; the layers they were built from stay, because older commits (and any
+reader mid-walk) still use them. The finished commit's view is unchanged by compaction: only its
+layer list is rewritten to an equivalent, shorter one.
+"""
+
+from __future__ import annotations
+
+import heapq
+import sqlite3
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from .local_db import Database
+
+MERGE_RATIO = 4
+MAX_LAYERS = 16
+FIRST_PAGE = 16
+
+# Column order of an entry as the functions here return it (a sqlite row tuple).
+ENTRY_COLUMNS = "path, size, md5, etag, modified_us, changed_by, meta, segs"
+PATH, SIZE, MD5, ETAG, MODIFIED, CHANGED_BY, META, SEGS = range(8)
+
+Row = tuple[Any, ...]
+
+INSERT_ENTRY = f"INSERT OR REPLACE INTO entries (layer, {ENTRY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
+
+
+def encode_path(path: str) -> bytes:
+    """UTF-8, keeping lone surrogates (surrogatepass preserves code point order, so the byte
+    order of the index is exactly Python's ``str`` order for every key)."""
+    return path.encode("utf-8", "surrogatepass")
+
+
+def decode_path(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogatepass")
+
+
+def upper_bound(prefix: bytes) -> bytes | None:
+    """The smallest byte string greater than every string that starts with ``prefix``."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return None
+    return stripped[:-1] + bytes([stripped[-1] + 1])
+
+
+# --------------------------------------------------------------------------------------------
+# Reading a view
+
+
+def lookup(con: sqlite3.Connection, layers: Sequence[int], path: bytes) -> Row | None:
+    """The visible entry at ``path`` in the view ``layers``, or None (absent or deleted)."""
+    if not layers:
+        return None
+    marks = ",".join("?" * len(layers))
+    rows = con.execute(
+        f"SELECT layer, {ENTRY_COLUMNS} FROM entries WHERE path = ? AND layer IN ({marks})",
+        (path, *layers),
+    ).fetchall()
+    if not rows:
+        return None
+    rank = {layer: position for position, layer in enumerate(layers)}
+    newest = min(rows, key=lambda row: rank[row[0]])
+    entry: Row = tuple(newest[1:])
+    return None if entry[SIZE] is None else entry
+
+
+def walk(
+    db: Database, layers: Sequence[int], *, prefix: bytes, start_after: bytes, page_size: int
+) -> Iterator[Row]:
+    """The visible entries of a view in path order, within ``prefix`` and after ``start_after``."""
+    if start_after >= prefix:
+        lower, inclusive = start_after, False
+    else:
+        lower, inclusive = prefix, True
+    upper = upper_bound(prefix)
+    cursors = [
+        _scan(db, layer, lower=lower, inclusive=inclusive, upper=upper, page_size=page_size)
+        for layer in layers
+    ]
+    if len(cursors) == 1:
+        return (row for row in cursors[0] if row[SIZE] is not None)
+    return _merge(cursors)
+
+
+def _scan(
+    db: Database,
+    layer: int,
+    *,
+    lower: bytes,
+    inclusive: bool,
+    upper: bytes | None,
+    page_size: int,
+) -> Iterator[Row]:
+    """One layer's entries in path order, fetched a page per short query (no open cursor)."""
+    bound = " AND path < :upper" if upper is not None else ""
+    first = (
+        f"SELECT {ENTRY_COLUMNS} FROM entries WHERE layer = :layer AND path "
+        f"{'>=' if inclusive else '>'} :lower{bound} ORDER BY path LIMIT :n"
+    )
+    after = (
+        f"SELECT {ENTRY_COLUMNS} FROM entries WHERE layer = :layer AND path > :lower{bound} "
+        "ORDER BY path LIMIT :n"
+    )
+    # The first page is small and pages then grow to page_size: a caller that only wants the
+    # first entry (a delimiter listing seeking past a common prefix) does not pay for a full
+    # page, and a long walk soon runs at full pages.
+    limit = min(FIRST_PAGE, page_size)
+    params: dict[str, Any] = {"layer": layer, "lower": lower, "upper": upper, "n": limit}
+    sql = first
+    while True:
+        with db.connection() as con:
+            rows = con.execute(sql, params).fetchall()
+        yield from rows
+        if len(rows) < limit:
+            return
+        params["lower"] = rows[-1][PATH]
+        limit = params["n"] = min(limit * 4, page_size)
+        sql = after
+
+
+def _merge(cursors: Sequence[Iterator[Row]]) -> Iterator[Row]:
+    ranked = [_ranked(rank, cursor) for rank, cursor in enumerate(cursors)]
+    previous: bytes | None = None
+    for path, _rank, row in heapq.merge(*ranked):
+        if path == previous:
+            continue  # an older layer's entry for a path a newer layer already decided
+        previous = path
+        if row[SIZE] is not None:
+            yield row
+
+
+def _ranked(rank: int, cursor: Iterator[Row]) -> Iterator[tuple[bytes, int, Row]]:
+    # (path, rank) is unique, so heapq never compares the rows themselves.
+    for row in cursor:
+        yield row[PATH], rank, row
+
+
+# --------------------------------------------------------------------------------------------
+# Compaction
+
+
+def layers_to_merge(sizes: Sequence[int]) -> int:
+    """How many of the newest layers (sizes newest first) to merge into one; below 2: none."""
+    count, total = 1, sizes[0]
+    while count < len(sizes) and (
+        total * MERGE_RATIO >= sizes[count] or len(sizes) - count >= MAX_LAYERS
+    ):
+        total += sizes[count]
+        count += 1
+    return count
+
+
+def merge_layers(
+    con: sqlite3.Connection, sources: Sequence[int], target: int, *, bottom: bool
+) -> int:
+    """Write into ``target`` the view of ``sources`` (newest first); return the row count.
+
+    When the sources reach the bottom of the view, tombstones have nothing left to hide and are
+    dropped.
+    """
+    selects: list[str] = []
+    params: list[int] = []
+    for position, layer in enumerate(sources):
+        newer = sources[:position]
+        where = "o.layer = ?"
+        if bottom:
+            where += " AND o.size IS NOT NULL"
+        if newer:
+            marks = ",".join("?" * len(newer))
+            where += (
+                " AND NOT EXISTS (SELECT 1 FROM entries AS n"
+                f" WHERE n.path = o.path AND n.layer IN ({marks}))"
+            )
+        selects.append(f"SELECT ?, {ENTRY_COLUMNS} FROM entries AS o WHERE {where}")
+        params += [target, layer, *newer]
+    # Sorted by path so the new layer's b-tree is built by appending.
+    sql = f"INSERT INTO entries (layer, {ENTRY_COLUMNS}) {' UNION ALL '.join(selects)} ORDER BY 2"
+    return con.execute(sql, params).rowcount
