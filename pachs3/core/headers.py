@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
 from urllib.parse import unquote
 
 from pachs3.core import errors
@@ -22,6 +22,9 @@ STORED_HEADERS = (
     "expires",
 )
 """Standard headers S3 stores with an object and returns on GET/HEAD."""
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # CTLs but HTAB
 
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 """What AWS stores when a PUT names no Content-Type."""
@@ -99,8 +102,15 @@ def object_metadata(request: S3Request) -> dict[str, str]:
     user_bytes = 0
     for name, value in request.head.headers:
         if name.startswith(USER_METADATA_PREFIX):
+            if not _TOKEN.fullmatch(name):
+                # uvicorn refuses to send a header name that is not an RFC 9110 token, so the
+                # object could never be read back over HTTP (botocore sends such names as is).
+                raise errors.InvalidArgument(
+                    "User metadata names must be HTTP tokens.", resource=request.resource
+                )
+            _check_header_value(value, request)
             metadata[name] = value
-            user_bytes += len(name) - len(USER_METADATA_PREFIX) + len(value.encode())
+            user_bytes += len(name) - len(USER_METADATA_PREFIX) + _wire_length(value)
     if user_bytes > MAX_USER_METADATA_BYTES:
         raise errors.MetadataTooLarge(resource=request.resource)
     return metadata
@@ -131,8 +141,9 @@ def read_conditions(request: S3Request, *, prefix: str = "") -> ReadConditions:
     )
 
 
-def response_overrides(query: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+def response_overrides(request: S3Request) -> tuple[tuple[str, str], ...]:
     """GetObject's ``response-content-type=...`` family: force these headers on the answer."""
+    query = request.query
     names = (
         "content-type",
         "content-language",
@@ -141,9 +152,29 @@ def response_overrides(query: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
         "content-disposition",
         "content-encoding",
     )
-    return tuple(
+    overrides = tuple(
         (name, value) for name in names if (value := query.get("response-" + name)) is not None
     )
+    for _name, value in overrides:
+        _check_header_value(value, request)
+    return overrides
+
+
+def _check_header_value(value: str, request: S3Request) -> None:
+    """CR, LF or NUL in a value we would send back would split or break the response."""
+    if _CONTROL.search(value):
+        raise errors.InvalidArgument(
+            "Header values must not contain control characters.", resource=request.resource
+        )
+
+
+def _wire_length(value: str) -> int:
+    """The bytes a header value took on the wire. Transports hand values over latin-1 decoded
+    (each byte one character), so latin-1 counts them; other text came in-process as UTF-8."""
+    try:
+        return len(value.encode("latin-1"))
+    except UnicodeEncodeError:
+        return len(value.encode("utf-8"))
 
 
 def _tokens(value: str) -> list[str]:

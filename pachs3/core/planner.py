@@ -163,7 +163,7 @@ def _get_object(request: S3Request, layout: Layout, *, head_only: bool = False) 
         # boto3 sends "ENABLED", pyarrow "enabled" (clients.md §1b).
         checksum_mode=mode.upper() == "ENABLED",
         part_number=part_number,
-        overrides=headers.response_overrides(request.query),
+        overrides=headers.response_overrides(request),
     )
 
 

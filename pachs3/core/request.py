@@ -15,6 +15,10 @@ from urllib.parse import unquote, urlsplit
 from pachs3.core import errors
 from pachs3.core.http import RequestHead
 
+MAX_HEADER_SECTION_BYTES = 8 * 1024
+"""AWS: "The PUT request header is limited to 8 KB in size"; past it, a 400
+RequestHeaderSectionTooLarge (uvicorn's httptools mode sets no limit of its own)."""
+
 MAX_KEY_BYTES = 1024
 """AWS: "The name for a key is a sequence of Unicode characters whose UTF-8 encoding is at most
 1,024 bytes long." Longer keys get KeyTooLongError."""
@@ -54,6 +58,7 @@ def parse(head: RequestHead, *, virtual_host_buckets: Collection[str] = ()) -> S
     ``+`` in a path is a literal plus (only query strings use form encoding), so ``unquote`` and
     never ``unquote_plus``: boto3 sends ``sp%20ace+plus`` for the key ``sp ace+plus``.
     """
+    _check_header_section(head)
     path = _strip_absolute_uri(head.path)
     if not path.startswith("/"):
         raise errors.InvalidRequest("The request target must be an absolute path.")
@@ -71,6 +76,10 @@ def parse(head: RequestHead, *, virtual_host_buckets: Collection[str] = ()) -> S
         raise errors.KeyTooLongError(resource=f"/{bucket}/{key[:64]}...")
     query: dict[str, str] = {}
     for name, value in head.query:
+        if not _is_text(name) or not _is_text(value):
+            # Transports keep bytes that are not UTF-8 as lone surrogates so that this is the
+            # one place that refuses them (they could reach XML or headers otherwise).
+            raise errors.InvalidArgument("A query parameter is not valid UTF-8.")
         query.setdefault(name, value)
     return S3Request(
         head=head,
@@ -91,9 +100,26 @@ def _decode(raw: str) -> str:
 def _strip_absolute_uri(target: str) -> str:
     """``GET http://host/b/k HTTP/1.1`` is legal HTTP/1.1; only its path addresses the object."""
     if target.startswith(("http://", "https://")):
-        parts = urlsplit(target)
+        try:
+            parts = urlsplit(target)
+        except ValueError:  # an authority urlsplit refuses, such as "http://[::1/x"
+            raise errors.InvalidRequest("The request target is not a valid URI.") from None
         return parts.path or "/"
     return target
+
+
+def _check_header_section(head: RequestHead) -> None:
+    size = sum(len(name) + len(value) + 4 for name, value in head.headers)
+    if size > MAX_HEADER_SECTION_BYTES:
+        raise errors.RequestHeaderSectionTooLarge()
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _virtual_host_bucket(host: str, buckets: Collection[str]) -> str | None:

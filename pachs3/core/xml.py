@@ -165,7 +165,8 @@ def _parse(data: bytes, root: str, limit: int) -> Any:
             strip_whitespace=False,  # keys keep their spaces; layout whitespace is skipped below
             force_list=("Object", "Part"),
         )
-    except (expat.ExpatError, _Refused, ValueError) as exc:
+    # LookupError: an XML declaration naming an encoding Python has no codec for.
+    except (expat.ExpatError, _Refused, ValueError, LookupError) as exc:
         raise MalformedXML() from exc
     if not isinstance(document, dict) or list(document) != [root]:
         raise MalformedXML()

@@ -363,7 +363,8 @@ class _ResponseRaw(io.RawIOBase):
             except Exception as exc:
                 self._stream = None
                 stream.close()
-                raise ProtocolError("response body failed mid-stream", exc) from exc
+                # The cause stays chained for logs, but botocore prints the arguments: no internals.
+                raise ProtocolError("response body failed mid-stream") from exc
             if chunk:
                 self._buffer = chunk if isinstance(chunk, bytes) else bytes(chunk)
                 self._offset = 0
