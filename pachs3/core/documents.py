@@ -60,7 +60,13 @@ def versioning() -> bytes:
 
 def access_control_policy() -> bytes:
     grant = {
-        "Grantee": {"ID": OWNER_ID, "DisplayName": OWNER_NAME},
+        "Grantee": {
+            # As AWS sends it; s3cmd's ACL parser fails with a KeyError without xsi:type.
+            "@xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance",
+            "@xsi:type": "CanonicalUser",
+            "ID": OWNER_ID,
+            "DisplayName": OWNER_NAME,
+        },
         "Permission": "FULL_CONTROL",
     }
     return render_document(

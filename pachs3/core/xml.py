@@ -360,11 +360,16 @@ def _element(out: list[str], name: str, value: object, illegal: IllegalCharacter
     if isinstance(value, str):  # the common case first
         out.append(f"<{name}>{_escape(value, illegal)}</{name}>")
     elif isinstance(value, Mapping):
-        if not value:
-            out.append(f"<{name}/>")
+        # "@name" keys are attributes (an ACL's Grantee needs xsi:type: s3cmd reads it).
+        attributes = "".join(
+            f' {key[1:]}="{_escape(str(v), illegal)}"' for key, v in value.items() if key[0] == "@"
+        )
+        children = [(key, v) for key, v in value.items() if key[0] != "@"]
+        if not children:
+            out.append(f"<{name}{attributes}/>")
             return
-        out.append(f"<{name}>")
-        for child, child_value in value.items():
+        out.append(f"<{name}{attributes}>")
+        for child, child_value in children:
             _element(out, child, child_value, illegal)
         out.append(f"</{name}>")
     elif isinstance(value, list | tuple):
@@ -384,7 +389,8 @@ def render_document(
     """An S3 response document: declaration, ``root`` (in S3's namespace), ``body`` in order.
 
     Values: ``str`` (escaped), ``int``, ``bool`` (``true``/``false``), ``datetime`` (ISO 8601
-    with milliseconds), a mapping (nested element; empty renders ``<Name/>``), a list or tuple
+    with milliseconds), a mapping (nested element; empty renders ``<Name/>``; ``"@attr"`` keys
+    become attributes of the element), a list or tuple
     (the element repeated), ``None`` (omitted).
 
     Characters XML 1.0 forbids (control characters in a key) are, by default, replaced with

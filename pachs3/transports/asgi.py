@@ -122,13 +122,17 @@ class S3ASGIApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         head = head_from_scope(scope)
         body = _RequestBody(receive, anyio.lowlevel.current_token(), self.read_timeout)
-        if _has_no_body(scope, head):
+        expects_continue = (head.header("expect") or "").lower() == "100-continue"
+        if _has_no_body(scope, head) and not expects_continue:
             body.set_empty()
-        elif (head.header("expect") or "").lower() != "100-continue":
-            # The client sends the body right behind the headers, so take the first chunk
-            # here on the event loop: a small body (DeleteObjects XML, a 1 KiB PUT) then
-            # costs the handler no thread hop at all. With Expect: 100-continue we must wait
-            # for the handler to ask (reading is what makes the server send 100).
+        elif not expects_continue or _has_no_body(scope, head):
+            # Without Expect the client sends the body right behind the headers, so take the
+            # first chunk here on the event loop: a small body (DeleteObjects XML, a 1 KiB PUT)
+            # then costs the handler no thread hop. An empty body announced with Expect:
+            # 100-continue (awscli on an empty file) needs this receive() too: it is what makes
+            # uvicorn send the 100, without which awscli's vendored botocore reuses a stale
+            # status line for its next request (boto/botocore#3755). With Expect and a body,
+            # we wait for the handler to ask (reading is what makes the server send 100).
             await body.prefetch()
         try:
             outbound = await anyio.to_thread.run_sync(self._call, head, body)

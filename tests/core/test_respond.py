@@ -196,3 +196,13 @@ def test_complete_upload_document() -> None:
     assert root.findtext(NS + "ETag") == '"abc-3"'
     assert root.findtext(NS + "Key") == "big.bin"
     assert root.findtext(NS + "Bucket") == "out"
+
+
+def test_acl_grantee_carries_its_xsi_type() -> None:
+    """s3cmd's ACL parser reads the Grantee's xsi:type attribute (KeyError without it)."""
+    from pachs3.core import documents
+
+    root = ET.fromstring(documents.access_control_policy())
+    grantee = root.find(f"{NS}AccessControlList/{NS}Grant/{NS}Grantee")
+    assert grantee is not None
+    assert grantee.get("{http://www.w3.org/2001/XMLSchema-instance}type") == "CanonicalUser"

@@ -1,0 +1,396 @@
+"""Shared pieces of the client compatibility suite: the seeded input, the store oracle, the
+client adapter interface, helpers for command-line clients and the throwaway TLS pair.
+
+Imported by name (tests/ has no packages), so the module name is unique across the tree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import ipaddress
+import os
+import random
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from pachs3 import SidecarGateway
+from pachs3.backends.base import CommitRef, NotFound
+
+MiB = 1 << 20
+
+INPUT = "labresults"
+OUT = "out"
+OUTPUT_REPO = "pipeline"
+
+SPECIAL_KEY = "dir/sp ace+plus%pct&amp=eqü€~.txt"
+
+# 20 MiB of seeded pseudo-random bytes (deterministic: a failure is reproducible), big enough for
+# every client's multipart upload and ranged/parallel download paths.
+BIG = random.Random(20_26).randbytes(20 * MiB)
+BIG_KEY = "big.bin"
+
+TABLE_CSV = b"sample,analyte,value\nT1,GLUCOSE,5.4\nT2,HBA1C,6.1\nT3,LIPIDS,4.2\n"
+
+# What the input bucket holds: text, nesting, the special key, an empty object, a directory
+# marker, a CSV for pandas and the 20 MiB object.
+INPUT_FILES: dict[str, bytes] = {
+    "a.txt": b"hello\n",
+    BIG_KEY: BIG,
+    "dir/small.txt": b"small file\n",
+    "dir/sub/deep.csv": b"x,y\n1,2\n",
+    SPECIAL_KEY: b"special key payload",
+    "empty.bin": b"",
+    "marker/": b"",
+    "table.csv": TABLE_CSV,
+}
+
+INPUT_KEYS = sorted(INPUT_FILES, key=lambda k: k.encode())
+# Top level with delimiter "/": these objects, and these common prefixes.
+TOP_OBJECTS = ["a.txt", BIG_KEY, "empty.bin", "table.csv"]
+TOP_PREFIXES = ["dir/", "marker/"]
+DIR_OBJECTS = ["dir/small.txt", SPECIAL_KEY]
+DIR_PREFIXES = ["dir/sub/"]
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def multipart_etag(part_md5s: Sequence[str]) -> str:
+    joined = b"".join(bytes.fromhex(p) for p in part_md5s)
+    return f"{md5(joined)}-{len(part_md5s)}"
+
+
+class Unsupported(Exception):
+    """The client has no API for this operation (the cell is n/a, with this reason)."""
+
+
+class Refused(Exception):
+    """A client error that the adapter recognised as the gateway's 403 AccessDenied."""
+
+
+class Missing(Exception):
+    """A client error that the adapter recognised as a 404 (NoSuchKey / not found)."""
+
+
+# --------------------------------------------------------------------------------------------
+# The oracle: the store itself, read and written without S3.
+
+
+@dataclass
+class Oracle:
+    """Reads and writes the job's commits directly in the store: ground truth, no S3 involved."""
+
+    gateway: SidecarGateway
+
+    def ref(self, bucket: str) -> CommitRef:
+        if bucket == OUT:
+            out = self.gateway.output_commit
+            assert out is not None
+            return out.ref
+        return self.gateway.input_commits[bucket]
+
+    def files(self, bucket: str, prefix: str = "") -> dict[str, int]:
+        """path -> size of every file in the bucket's commit."""
+        return {
+            info.path: info.size
+            for info in self.gateway.backend.walk_files(self.ref(bucket), prefix=prefix)
+        }
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        return list(self.files(bucket, prefix))
+
+    def read(self, bucket: str, key: str) -> bytes:
+        stream = self.gateway.backend.read_file(self.ref(bucket), key)
+        try:
+            return b"".join(stream)
+        finally:
+            stream.close()
+
+    def exists(self, bucket: str, key: str) -> bool:
+        try:
+            self.gateway.backend.inspect_file(self.ref(bucket), key)
+        except NotFound:
+            return False
+        return True
+
+    def etag(self, bucket: str, key: str) -> str:
+        """The ETag the gateway reports (quotes stripped), via the in-process client."""
+        head = self.gateway.client().head_object(Bucket=bucket, Key=key)
+        return str(head["ETag"]).strip('"')
+
+    def put(self, key: str, data: bytes) -> None:
+        self.gateway.backend.put_file(self.ref(OUT), key, [data])
+
+
+# --------------------------------------------------------------------------------------------
+# The adapter every client module implements.
+
+
+class Adapter:
+    """One client, as the battery drives it. Buckets are S3 bucket names, keys S3 keys.
+
+    Methods that the client has no API for raise ``Unsupported(reason)``; ``classify`` maps
+    the client's own exception for a refused write / a missing key to ``Refused`` / ``Missing``
+    (or returns None when it is something else).
+    """
+
+    name: ClassVar[str] = "?"
+    # Methods whose own row is xfailed for a known bug: rows that merely use them as a step
+    # (special key, zero-byte) skip that step instead of failing on the same bug twice.
+    broken: ClassVar[frozenset[str]] = frozenset()
+    # Does put_large go through the client's multipart upload? (The ETag then ends in -N.)
+    large_put_parts: ClassVar[int | None] = None
+
+    def list_buckets(self) -> list[str]:
+        raise Unsupported("no bucket listing API")
+
+    def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
+        """Every key under ``prefix``, recursively, in the client's order."""
+        raise Unsupported("no listing API")
+
+    def list_dir(self, bucket: str, prefix: str) -> tuple[list[str], list[str] | None]:
+        """(keys, common prefixes) of one level under ``prefix`` (delimiter "/"); full keys.
+
+        Prefixes are None when the client lists with a delimiter but does not expose them.
+        """
+        raise Unsupported("no delimiter listing API")
+
+    def put_small(self, bucket: str, key: str, data: bytes) -> None:
+        raise Unsupported("no upload API")
+
+    def put_large(self, bucket: str, key: str, path: Path) -> None:
+        raise Unsupported("no large upload API")
+
+    def get(self, bucket: str, key: str) -> bytes:
+        raise Unsupported("no download API")
+
+    def download(self, bucket: str, key: str, path: Path) -> None:
+        """The client's way of downloading a big object to a file."""
+        path.write_bytes(self.get(bucket, key))
+
+    def get_range(self, bucket: str, key: str, start: int, end: int) -> bytes:
+        """Bytes ``start..end`` inclusive."""
+        raise Unsupported("no ranged read API")
+
+    def size(self, bucket: str, key: str) -> int:
+        """The object's size from a HEAD (or the client's stat)."""
+        raise Unsupported("no HEAD/stat API")
+
+    def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> None:
+        raise Unsupported("no server-side copy API")
+
+    def delete(self, bucket: str, key: str) -> None:
+        raise Unsupported("no delete API")
+
+    def delete_many(self, bucket: str, keys: Sequence[str]) -> None:
+        raise Unsupported("no multi-delete API")
+
+    def make_marker(self, bucket: str, key: str) -> None:
+        """Create the zero-byte directory marker ``key`` (ending in /)."""
+        self.put_small(bucket, key, b"")
+
+    def classify(self, exc: BaseException) -> type[Exception] | None:
+        return None
+
+    def cleanup(self) -> None:
+        """Between tests: drop client-side caches."""
+
+
+def boto3_client(endpoint_url: str, ca_file: Path | None = None, **config: Any) -> Any:
+    """A plain boto3 S3 client for the gateway: only the endpoint and path-style addressing
+    are set (and the CA bundle of the throwaway certificate over TLS)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint_url,
+        aws_access_key_id="any-key",
+        aws_secret_access_key="any-secret",
+        region_name="us-east-1",
+        verify=str(ca_file) if ca_file else None,
+        config=Config(
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 2, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=60,
+            **config,
+        ),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Command-line clients
+
+
+class CliError(Exception):
+    def __init__(self, argv: Sequence[str], returncode: int, stdout: bytes, stderr: bytes):
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        text = stderr.decode(errors="replace")[-2000:]
+        super().__init__(f"{argv[0]} exited {returncode}: {text}")
+
+    @property
+    def text(self) -> str:
+        return (self.stdout + self.stderr).decode(errors="replace")
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    stdin: bytes | None = None,
+    cwd: Path | None = None,
+    timeout: float = 120,
+) -> bytes:
+    """Run a client command; its stdout, or CliError with everything it said."""
+    return run_full(argv, env=env, stdin=stdin, cwd=cwd, timeout=timeout)[0]
+
+
+def run_full(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    stdin: bytes | None = None,
+    cwd: Path | None = None,
+    timeout: float = 120,
+) -> tuple[bytes, bytes]:
+    """Run a client command; (stdout, stderr), or CliError with everything it said."""
+    done = subprocess.run(
+        list(argv),
+        input=stdin if stdin is not None else b"",
+        capture_output=True,
+        env=dict(env) if env is not None else None,
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise CliError(argv, done.returncode, done.stdout, done.stderr)
+    return done.stdout, done.stderr
+
+
+def require_binary(name: str, apt_package: str) -> str:
+    """The binary's path. Missing: a clear failure in CI (CI env var set), a skip locally."""
+    found = shutil.which(name)
+    if found:
+        return found
+    message = (
+        f"{name} is not installed (Debian package {apt_package!r}: "
+        f"apt-get update && apt-get install -y {apt_package})"
+    )
+    if os.environ.get("CI"):
+        pytest.fail(f"{message}; .ci/run must install it", pytrace=False)
+    pytest.skip(message)
+    raise AssertionError("unreachable")
+
+
+def binary_version(argv: Sequence[str]) -> str:
+    try:
+        out = subprocess.run(list(argv), capture_output=True, timeout=30, check=False)
+    except OSError:
+        return "not installed"
+    text = (out.stdout or out.stderr).decode(errors="replace").strip()
+    # "rclone v1.60.1-DEV", "s3cmd version 2.3.0": the version is the last word of line 1.
+    return text.splitlines()[0].split()[-1] if text else "unknown"
+
+
+# --------------------------------------------------------------------------------------------
+# TLS: a throwaway self-signed certificate for 127.0.0.1 / localhost
+
+
+def make_tls_pair(directory: Path) -> tuple[Path, Path]:
+    """(certfile, keyfile): a self-signed CA:TRUE certificate for 127.0.0.1 and localhost.
+
+    Uses the ``cryptography`` package when installed, else the ``openssl`` command.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    try:
+        _tls_pair_cryptography(cert, key)
+    except ImportError:
+        _tls_pair_openssl(cert, key)
+    return cert, key
+
+
+def _tls_pair_cryptography(cert_path: Path, key_path: Path) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pachs3 test gateway")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+
+def _tls_pair_openssl(cert_path: Path, key_path: Path) -> None:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.fail("TLS tests need the cryptography package or the openssl command")
+    run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=pachs3 test gateway",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-keyout",
+            str(key_path),
+            "-out",
+            str(cert_path),
+        ]
+    )
+
+
+def describe(value: Any) -> str:
+    """A short repr for assertion messages about bytes."""
+    if isinstance(value, bytes | bytearray):
+        return f"<{len(value)} bytes md5={md5(bytes(value))}>"
+    return repr(value)
