@@ -9,6 +9,9 @@ Measures, on this machine:
 - commit start on a branch of 10 files vs one of ``--files`` files (median), and the cost of a
   one-file commit (start, put, finish) on each, for both durability settings;
 - small writes: 4 KiB ``put_file`` calls per second and one-file commits per second;
+- small objects: median microseconds of ``put_file``, ``inspect_file`` and a whole ``read_file``
+  for a 4 KiB file (kept inline in the database) and for one just above the inline threshold
+  (a blob file); ``--small`` measures only these;
 - one ``--big-mib`` file: write and read MB/s (read both from the page cache and, after evicting
   the blob's pages, from disk) and the process's peak RSS before and after, each durability in a
   fresh process so the peak belongs to that run alone. A plain sequential write of the same
@@ -36,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pachs3.backends import CommitRef, LocalStore  # noqa: E402
+from pachs3.backends.local_blobs import INLINE_MAX  # noqa: E402
 
 DURABILITIES = ("process-crash", "power-loss")
 MIB = 1 << 20
@@ -131,6 +135,39 @@ def commits(path: Path, durability: str) -> dict[str, float]:
     return out
 
 
+def small_objects(path: Path, durability: str, count: int = 2000) -> dict[str, float]:
+    """Median µs per call on small files: 4 KiB (inline) and INLINE_MAX + 1 bytes (a blob file).
+
+    Medians, not means: on a shared machine a few calls stall on the disk or the scheduler, and
+    the mean then measures the neighbours."""
+    out: dict[str, float] = {}
+    with LocalStore(path, durability=durability) as store:  # type: ignore[arg-type]
+        for label, size in (("4k", 4096), ("file", INLINE_MAX + 1)):
+            repo = f"small-{label}-{durability}"
+            store.create_repo(repo)
+            info = store.start_commit(repo, "master")
+            body = os.urandom(size - 4)
+            calls = count if durability == "process-crash" else count // 10
+            spent: dict[str, list[float]] = {"put": [], "inspect": [], "read": []}
+            for n in range(calls):
+                data = body + n.to_bytes(4, "big")  # distinct contents: no deduplication
+                start = time.perf_counter()
+                store.put_file(info.ref, f"f{n}", [data])
+                spent["put"].append(time.perf_counter() - start)
+            for n in range(calls):
+                start = time.perf_counter()
+                store.inspect_file(info.ref, f"f{n}")
+                spent["inspect"].append(time.perf_counter() - start)
+                start = time.perf_counter()
+                for _chunk in store.read_file(info.ref, f"f{n}"):
+                    pass
+                spent["read"].append(time.perf_counter() - start)
+            store.finish_commit(repo, info.id)
+            for op, times in spent.items():
+                out[f"{op}_{label}_us"] = statistics.median(times) * 1e6
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # One big file (run in a child process per durability: ru_maxrss is a process-wide peak)
 
@@ -216,7 +253,12 @@ def big_file(path: Path, durability: str, mib: int) -> dict[str, float]:
 
 
 def measure(files: int, mib: int, where: str | None) -> dict[str, Any]:
-    figures: dict[str, Any] = {"files": files, "big_mib": mib, "cpus": os.cpu_count()}
+    figures: dict[str, Any] = {
+        "files": files,
+        "big_mib": mib,
+        "cpus": os.cpu_count(),
+        "inline_max_plus_1": INLINE_MAX + 1,
+    }
     with tempfile.TemporaryDirectory(dir=where) as tmp:
         root = Path(tmp)
         store = root / "million"
@@ -224,6 +266,7 @@ def measure(files: int, mib: int, where: str | None) -> dict[str, Any]:
         figures |= listing(store, files)
         for durability in DURABILITIES:
             figures[durability] = commits(store, durability)
+            figures[durability] |= small_objects(root / "small", durability)
         figures |= raw_disk(root, mib)
         for durability in DURABILITIES:
             figures[durability] |= big_file(root / f"big-{durability}", durability, mib)
@@ -237,6 +280,12 @@ ROWS: list[tuple[str, str, str]] = [
     ("one-file commit (start, put, finish) on 10 files (ms)", "one_file_commit_10_files_ms", ".2f"),
     ("one-file commit on {files:,} files (ms)", "one_file_commit_1m_files_ms", ".2f"),
     ("4 KiB put_file calls per second", "put_4k_per_s", ",.0f"),
+    ("4 KiB put_file, median (µs)", "put_4k_us", ".0f"),
+    ("4 KiB inspect_file, median (µs)", "inspect_4k_us", ".0f"),
+    ("4 KiB read_file, whole, median (µs)", "read_4k_us", ".0f"),
+    ("{inline_max_plus_1:,} B (a blob file) put_file, median (µs)", "put_file_us", ".0f"),
+    ("{inline_max_plus_1:,} B inspect_file, median (µs)", "inspect_file_us", ".0f"),
+    ("{inline_max_plus_1:,} B read_file, whole, median (µs)", "read_file_us", ".0f"),
     ("write a {big_mib} MiB file (MB/s)", "write_mb_s", ".0f"),
     ("read it back from the page cache (MB/s)", "read_warm_mb_s", ".0f"),
     ("read it back from disk (MB/s)", "read_cold_mb_s", ".0f"),
@@ -244,6 +293,15 @@ ROWS: list[tuple[str, str, str]] = [
     ("process peak RSS after writing it (MiB)", "rss_peak_write_mib", ".1f"),
     ("process peak RSS after reading it (MiB)", "rss_peak_read_mib", ".1f"),
 ]
+
+
+def small_markdown(f: dict[str, Any]) -> str:
+    lines = ["| figure | process-crash | power-loss |", "|---|---:|---:|"]
+    for label, name, spec in ROWS:
+        if name in f[DURABILITIES[0]]:
+            cells = [format(f[d][name], spec) for d in DURABILITIES]
+            lines.append(f"| {label.format(**f)} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
 
 
 def markdown(f: dict[str, Any]) -> str:
@@ -273,11 +331,19 @@ def main() -> None:
     parser.add_argument("--big-mib", type=int, default=1024)
     parser.add_argument("--dir", default=None, help="where to create the scratch stores")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--small", action="store_true", help="only the small-object figures")
     parser.add_argument("--big-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.big_child:
         path, durability, mib = args.big_child
         print(json.dumps(big_file_child(Path(path), durability, int(mib))))
+        return
+    if args.small:
+        small: dict[str, Any] = {"inline_max_plus_1": INLINE_MAX + 1}
+        with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+            for durability in DURABILITIES:
+                small[durability] = small_objects(Path(tmp) / "small", durability)
+        print(json.dumps(small, indent=2) if args.json else small_markdown(small))
         return
     figures = measure(args.files, args.big_mib, args.dir)
     print(json.dumps(figures, indent=2) if args.json else markdown(figures))

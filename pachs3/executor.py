@@ -125,21 +125,34 @@ def _answer(plan: Plan, backend: Backend, body: Body) -> Outcome:
     return Answered()
 
 
+READ_ATTEMPTS = 3
+"""How often a GET re-inspects an object that was overwritten between inspect and read."""
+
+
 def _read_file(plan: Plan, backend: Backend, body: Body) -> Outcome:
+    """Headers come from one inspection and the bytes from that same version: the read names
+    the etag it inspected, and a concurrent overwrite in ``out`` makes it start over."""
     read = cast(ReadFile, plan)
-    info = backend.inspect_file(read.ref, read.path)
-    if _check_conditions(read.conditions, info) == "not-modified":
-        return FileRead(info=info, body=None, not_modified=True)
-    if read.part_number not in (None, 1):
-        # Objects are stored whole; part 1 is the whole object, as AWS answers for a
-        # single-part object.
-        raise errors.InvalidRange(headers=(("content-range", f"bytes */{info.size}"),))
-    byte_range = parse_range(read.range_header, info.size)
-    if read.head_only:
-        return FileRead(info=info, body=None, range=byte_range)
-    offset, length = (byte_range.start, byte_range.length) if byte_range else (0, info.size)
-    stream = backend.read_file(read.ref, read.path, offset=offset, length=length)
-    return FileRead(info=info, body=stream, range=byte_range)
+    for _attempt in range(READ_ATTEMPTS):
+        info = backend.inspect_file(read.ref, read.path)
+        if _check_conditions(read.conditions, info) == "not-modified":
+            return FileRead(info=info, body=None, not_modified=True)
+        if read.part_number not in (None, 1):
+            # Objects are stored whole; part 1 is the whole object, as AWS answers for a
+            # single-part object.
+            raise errors.InvalidRange(headers=(("content-range", f"bytes */{info.size}"),))
+        byte_range = parse_range(read.range_header, info.size)
+        if read.head_only:
+            return FileRead(info=info, body=None, range=byte_range)
+        offset, length = (byte_range.start, byte_range.length) if byte_range else (0, info.size)
+        try:
+            stream = backend.read_file(
+                read.ref, read.path, offset=offset, length=length, etag=info.etag
+            )
+        except Conflict:
+            continue
+        return FileRead(info=info, body=stream, range=byte_range)
+    raise errors.SlowDown("The object is being overwritten faster than it can be read.")
 
 
 def _check_conditions(conditions: ReadConditions, info: FileInfo) -> str:
@@ -359,7 +372,9 @@ def _copy_part(plan: Plan, backend: Backend, body: Body) -> Outcome:
     source = backend.inspect_file(part.src, part.src_path)
     _check_source_conditions(part.source_conditions, source)
     offset, length = parse_copy_range(part.range_header, source.size)
-    stream = backend.read_file(part.src, part.src_path, offset=offset, length=length)
+    stream = backend.read_file(
+        part.src, part.src_path, offset=offset, length=length, etag=source.etag
+    )
     with closing(stream):
         info = backend.put_file(part.upload.staging, part_path(part.part_number), stream)
     return PartCopied(etag=info.etag, modified=info.modified)

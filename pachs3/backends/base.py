@@ -219,12 +219,20 @@ class FileReader(Protocol):
         ...
 
     def read_file(
-        self, ref: CommitRef, path: str, *, offset: int = 0, length: int | None = None
+        self,
+        ref: CommitRef,
+        path: str,
+        *,
+        offset: int = 0,
+        length: int | None = None,
+        etag: str | None = None,
     ) -> ByteStream:
         """Stream ``length`` bytes (None: to the end) from ``offset``, in chunks.
 
         NotFound before the first chunk if the file is missing. If the bytes run out before the
-        promised length the stream raises Truncated instead of ending short.
+        promised length the stream raises Truncated instead of ending short. With ``etag``,
+        Conflict (before the first chunk) unless the version the stream reads has that etag:
+        a reader that inspected a file reads that version, not one written in between.
         """
         ...
 

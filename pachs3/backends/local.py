@@ -2,14 +2,16 @@
 
 ``LocalStore(path)`` opens (or creates) a store directory::
 
-    store.db        SQLite, WAL mode: repos, branches, commits, layers, file entries
-    blobs/ab/ab…    file contents, content-addressed by SHA-256, immutable once in place
+    store.db        SQLite, WAL mode: repos, branches, commits, layers, file entries, and the
+                    contents of small files (up to 64 KiB), content-addressed by SHA-256
+    blobs/ab/ab…    larger file contents, content-addressed too, immutable once in place
     tmp/            uploads being received (flocked by their writer)
 
 How the pieces fit (details in ``docs/store.md``):
 
 - ``local_db``: format, opening, connection pool, transactions (``BEGIN IMMEDIATE`` for writes);
-- ``local_blobs``: staging uploads, renaming blobs into place, reading byte ranges, sweeping;
+- ``local_blobs``: staging uploads, inline vs file contents, segment lists, renaming blob files
+  into place, reading byte ranges, sweeping;
 - ``local_layers``: a commit's view as a stack of per-commit change layers, listing by k-way
   merge, size-tiered compaction when a commit finishes;
 - ``local_rows``: the commit row type and the lookups (repo, branch, commit, file) that
@@ -17,7 +19,8 @@ How the pieces fit (details in ``docs/store.md``):
 - this module: the ``Backend`` methods, each one short transaction.
 
 Durability: ``process-crash`` (default) keeps every acknowledged write through a killed process
-(blob fully written and renamed before the entry commits; WAL with ``synchronous=NORMAL``).
+(a blob file fully written and renamed before the entry commits, an inline content committed
+with its entry; WAL with ``synchronous=NORMAL``).
 ``power-loss`` also fsyncs blobs and their directories and commits with ``synchronous=FULL``.
 """
 
@@ -27,7 +30,7 @@ import json
 import os
 import sqlite3
 import uuid
-from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -44,6 +47,8 @@ from .base import (
 )
 from .local_blobs import (
     DEFAULT_CHUNK_SIZE,
+    INSERT_INLINE,
+    SELECT_INLINE,
     TEMP_MIN_AGE,
     BlobStore,
     Staged,
@@ -71,11 +76,13 @@ from .local_rows import (
     COMMIT_COLUMNS,
     NO_BRANCH,
     CommitRow,
+    FileCommit,
     branch_head,
     encode_meta,
     ensure_branch,
     file_key,
     find_commit,
+    find_file,
     find_ref,
     put_row,
     repo_info,
@@ -347,23 +354,53 @@ class LocalStore:
     # Reading files
 
     def inspect_file(self, ref: CommitRef, path: str) -> FileInfo:
-        with self._db.read() as con:
-            commit = find_ref(con, ref)
-            row = require_file(con, commit, path)
+        # One statement (see find_file), so no transaction is needed for a consistent answer.
+        with self._db.connection() as con:
+            found, row = find_file(con, ref, encode_path(path))
+        if row is None:
+            raise NotFound("file", f"{ref.repo}@{found.id}:{path}")
         return self._file_info(row)
 
     def read_file(
-        self, ref: CommitRef, path: str, *, offset: int = 0, length: int | None = None
+        self,
+        ref: CommitRef,
+        path: str,
+        *,
+        offset: int = 0,
+        length: int | None = None,
+        etag: str | None = None,
     ) -> Generator[bytes, None, None]:
-        """Stream a byte range; the range is clipped to the file (past the end: nothing)."""
+        """Stream a byte range; the range is clipped to the file (past the end: nothing).
+
+        The entry's segments are resolved here, in one snapshot: the stream reads that version
+        whatever is written later, and ``etag`` is checked against that same entry.
+        """
         if offset < 0 or (length is not None and length < 0):
             raise ValueError("offset and length must not be negative")
         with self._db.read() as con:
-            row = require_file(con, find_ref(con, ref), path)
+            found, row = find_file(con, ref, encode_path(path))
+            if row is None:
+                raise NotFound("file", f"{ref.repo}@{found.id}:{path}")
+            if etag is not None and _row_etag(row) != etag:
+                raise Conflict(f"{path} changed: it is no longer the version {etag}")
+            segments = decode_segments(row[SEGS], row[SIZE])
+            # A small file (the common case) is one inline content: fetch it now, in the same
+            # snapshot as its entry, so that a read costs no second round trip later. A bigger
+            # or composed file is fetched content by content as the reader gets to each.
+            inline: Callable[[bytes], bytes | None] = self._inline
+            if len(segments) == 1 and segments[0].inline:
+                content = con.execute(SELECT_INLINE, (segments[0].digest,)).fetchone()
+                data: bytes | None = None if content is None else content[0]
+                inline = lambda _digest: data  # noqa: E731 - a one-content lookup
         size: int = row[SIZE]
         start = min(offset, size)
         count = size - start if length is None else min(length, size - start)
-        return self._blobs.read(decode_segments(row[SEGS], size), start, count)
+        return self._blobs.read(segments, start, count, inline)
+
+    def _inline(self, digest: bytes) -> bytes | None:
+        with self._db.connection() as con:
+            content = con.execute(SELECT_INLINE, (digest,)).fetchone()
+        return None if content is None else bytes(content[0])
 
     def walk_files(
         self, ref: CommitRef, *, prefix: str = "", start_after: str = ""
@@ -393,19 +430,26 @@ class LocalStore:
     ) -> FileInfo:
         key = file_key(path)
         meta = encode_meta(metadata)
-        # Fail before receiving the bytes when the write cannot succeed anyway.
-        with self._db.read() as con:
+        # Fail before receiving the bytes when the write cannot succeed anyway (one statement).
+        with self._db.connection() as con:
             self._check_put(con, ref, key, if_absent=if_absent)
         staged = self._blobs.stage(chunks)
         try:
             with self._db.write() as con:
                 commit = self._check_put(con, ref, key, if_absent=if_absent)
-                self._blobs.install(staged)
+                self._store_content(con, staged)
                 row = put_row(key, staged, now_us(), commit.seq, meta)
                 con.execute(INSERT_ENTRY, (commit.own_layer, *row))
         finally:
             self._blobs.release(staged)
         return self._file_info(row)
+
+    def _store_content(self, con: sqlite3.Connection, staged: Staged) -> None:
+        """Make the staged content available, inside the write transaction of its entry."""
+        if staged.inline:
+            con.execute(INSERT_INLINE, (staged.digest, staged.data))
+        else:
+            self._blobs.install(staged)
 
     def put_files(
         self,
@@ -433,7 +477,7 @@ class LocalStore:
                     installed: set[bytes | None] = {None}
                     for _key, upload in staged:
                         if upload.digest not in installed:
-                            self._blobs.install(upload)
+                            self._store_content(con, upload)
                             installed.add(upload.digest)
                     now = now_us()
                     con.executemany(
@@ -526,11 +570,12 @@ class LocalStore:
             con.execute(INSERT_ENTRY, (target.own_layer, *row))
         return self._file_info(row)
 
+    @staticmethod
     def _check_put(
-        self, con: sqlite3.Connection, ref: CommitRef, key: bytes, *, if_absent: bool
-    ) -> CommitRow:
-        commit = writable(con, ref)
-        if if_absent and lookup(con, commit.layers, key) is not None:
+        con: sqlite3.Connection, ref: CommitRef, key: bytes, *, if_absent: bool
+    ) -> FileCommit:
+        commit, existing = find_file(con, ref, key, writing=True)
+        if if_absent and existing is not None:
             raise AlreadyExists(f"file already exists: {decode_path(key)}")
         return commit
 
@@ -541,20 +586,30 @@ class LocalStore:
         """Remove blobs no entry references (after discards, deletes, overwrites, crashes) and
         temporary files of dead writers.
 
-        Holds the write lock throughout: a writer renames a blob into place and commits the
-        entry referencing it under that same lock, so no blob can gain a reference meanwhile.
-        Readers are not blocked. Costs one scan of the entries table. A temporary file is only
-        swept once ``temp_min_age`` seconds old (its writer may not have locked it yet).
+        Holds the write lock throughout: a writer renames a blob into place (or inserts an
+        inline content) and commits the entry referencing it under that same lock, so no content
+        can gain a reference meanwhile. Readers are not blocked. Costs one scan of the entries
+        table. A temporary file is only swept once ``temp_min_age`` seconds old (its writer may
+        not have locked it yet). Inline contents count as blobs in the report; their pages are
+        reused by SQLite rather than returned to the filesystem.
         """
         temp_removed = self._blobs.sweep_temp(temp_min_age)
         removed = freed = 0
         with self._db.write() as con:
-            referenced: set[bytes] = set()
+            referenced: set[tuple[bool, bytes]] = set()
             # DISTINCT in SQLite first: most entries share few segment lists (copies, dedup).
             for (segs,) in con.execute("SELECT DISTINCT segs FROM entries WHERE segs NOT NULL"):
                 referenced.update(segment_digests(segs))
+            unused = [
+                (digest, size)
+                for digest, size in con.execute("SELECT digest, length(data) FROM inline_blobs")
+                if (True, digest) not in referenced
+            ]
+            con.executemany("DELETE FROM inline_blobs WHERE digest = ?", ((d,) for d, _ in unused))
+            removed += len(unused)
+            freed += sum(size for _, size in unused)
             for digest, path in self._blobs.all_blobs():
-                if digest in referenced:
+                if (False, digest) in referenced:
                     continue
                 try:
                     size = os.stat(path).st_size
@@ -568,12 +623,12 @@ class LocalStore:
     # ----------------------------------------------------------------------------------------
 
     def _file_info(self, row: Row) -> FileInfo:
-        path, size, md5, etag, modified, changed_by, meta, _segs = row
+        path, size, md5, _etag, modified, changed_by, meta, _segs = row
         md5_hex = None if md5 is None else md5.hex()
         return FileInfo(
             path=decode_path(path),
             size=size,
-            etag=etag if etag is not None else md5_hex or "",
+            etag=_row_etag(row),
             modified=from_us(modified),
             commit=self._commit_ids.get(changed_by) or self._commit_id(changed_by),
             md5=md5_hex,
@@ -589,3 +644,11 @@ class LocalStore:
             if found is not None:
                 self._commit_ids[seq] = commit_id
         return commit_id
+
+
+def _row_etag(row: Row) -> str:
+    """A file's etag: the one recorded (composed files), else the MD5 of its bytes."""
+    etag, md5 = row[ETAG], row[MD5]
+    if etag is not None:
+        return str(etag)
+    return "" if md5 is None else bytes(md5).hex()

@@ -1,17 +1,26 @@
-"""Content-addressed blob files of the local store.
+"""Contents of the local store: blob files, inline contents, and segment lists pointing at them.
 
-A blob is the bytes of one upload, stored once under the SHA-256 of its content at
-``blobs/ab/abcd...``: 256 fan-out directories, so a million blobs make about 4,000 entries per
-directory (cheap for any modern filesystem's hashed directories), while a second level would cost
-a directory per blob or two until the store is large. A file
-entry points at blobs through a *segment list*: (blob, offset, length) triples, so copying a file
-copies the list and composing files concatenates lists; no byte moves.
+A content is the bytes of one upload, stored once under the SHA-256 of those bytes. Where depends
+on its size:
 
-How bytes reach a blob, and why in this order:
+- up to ``INLINE_MAX`` bytes: a row of the ``inline_blobs`` table in the database, written in the
+  same transaction as the entry that references it. Creating, writing and renaming a file costs
+  far more than a small SQLite insert, and a row commits atomically with its entry, so nothing
+  can be torn or orphaned by a crash in between;
+- larger: a *blob file* at ``blobs/ab/abcd...``: 256 fan-out directories, so a million blobs
+  make about 4,000 entries per directory (cheap for any modern filesystem's hashed directories),
+  while a second level would cost a directory per blob or two until the store is large.
 
-1. ``stage`` consumes the upload into a temporary file under ``tmp/`` while computing MD5 (the
-   ETag), SHA-256 (the address) and the size. Small uploads stay in memory first, so a duplicate
-   of an existing blob never touches the disk. A failure here removes the temporary file.
+A file entry points at its bytes through a *segment list*: (inline?, digest, offset, length), so
+copying a file copies the list and composing files concatenates lists; no byte moves, and a
+composed file may mix inline and file segments.
+
+How bytes reach a blob file, and why in this order:
+
+1. ``stage`` consumes the upload while computing MD5 (the ETag), SHA-256 (the address) and the
+   size. Uploads up to ``SPILL_SIZE`` are kept in memory, so an inline content never touches the
+   disk and a duplicate of an existing blob file is never written again; beyond that the bytes go
+   to a temporary file under ``tmp/``. A failure here removes the temporary file.
 2. ``install`` renames the temporary file to its address. The caller does this while holding the
    store's write lock and commits the entry that references the blob in that same transaction, so
    ``gc`` (which takes the same lock) never sees a blob that is in place but not yet referenced
@@ -32,7 +41,7 @@ import os
 import struct
 import time
 import uuid
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
@@ -42,24 +51,39 @@ from .local_db import BLOB_DIR, TMP_DIR, fsync_path
 
 DIGEST_SIZE = 32  # SHA-256
 DEFAULT_CHUNK_SIZE = 1 << 20
-# Uploads up to this size are hashed in memory before anything is written.
-SPILL_SIZE = 256 << 10
+# Contents up to this size live in the database (see docs/store.md, "Small files", for the
+# measurements behind the figure).
+INLINE_MAX = 32 << 10
+# Uploads up to this size are received in memory before anything is written (never less than
+# INLINE_MAX: an inline content must never have been spilled to a file).
+SPILL_SIZE = max(256 << 10, INLINE_MAX)
 # A temporary file younger than this is never swept: its writer may not have locked it yet.
 TEMP_MIN_AGE = 2.0
 
+INSERT_INLINE = "INSERT OR IGNORE INTO inline_blobs (digest, data) VALUES (?, ?)"
+SELECT_INLINE = "SELECT data FROM inline_blobs WHERE digest = ?"
+
 
 class Segment(NamedTuple):
+    inline: bool
+    """Whether the bytes are in ``inline_blobs`` (else in a blob file)."""
     digest: bytes
     offset: int
     length: int
 
 
-_SEGMENT = struct.Struct(">32sQQ")
+_SEGMENT = struct.Struct(">?32sQQ")
+_WHOLE = 1 + DIGEST_SIZE  # never a multiple of _SEGMENT.size, so the two forms cannot be confused
+
+
+def encode_whole(inline: bool, digest: bytes) -> bytes:
+    """The segment list of a file that is exactly one whole content: a flag byte and its digest
+    (what nearly every entry holds, so it is kept short)."""
+    return (b"\x01" if inline else b"\x00") + digest
 
 
 def encode_segments(segments: Sequence[Segment]) -> bytes | None:
-    """Pack a segment list. A file that is exactly one whole blob is stored as just its digest
-    (see ``decode_segments``), so only composed files use this form."""
+    """Pack a segment list (composed files use this form; see ``encode_whole``)."""
     if not segments:
         return None
     return b"".join(_SEGMENT.pack(*seg) for seg in segments)
@@ -68,17 +92,18 @@ def encode_segments(segments: Sequence[Segment]) -> bytes | None:
 def decode_segments(encoded: bytes | None, size: int) -> list[Segment]:
     if encoded is None:
         return []
-    if len(encoded) == DIGEST_SIZE:
-        return [Segment(encoded, 0, size)]
+    if len(encoded) == _WHOLE:
+        return [Segment(encoded[0] == 1, encoded[1:], 0, size)]
     return [Segment(*fields) for fields in _SEGMENT.iter_unpack(encoded)]
 
 
-def segment_digests(encoded: bytes) -> Iterator[bytes]:
-    if len(encoded) == DIGEST_SIZE:
-        yield encoded
+def segment_digests(encoded: bytes) -> Iterator[tuple[bool, bytes]]:
+    """(inline, digest) of every segment of an encoded list."""
+    if len(encoded) == _WHOLE:
+        yield encoded[0] == 1, encoded[1:]
     else:
-        for digest, _offset, _length in _SEGMENT.iter_unpack(encoded):
-            yield digest
+        for inline, digest, _offset, _length in _SEGMENT.iter_unpack(encoded):
+            yield inline, digest
 
 
 class _TempFile:
@@ -118,6 +143,8 @@ class Staged:
     data: bytes | None = None
     """The content, when small enough to have been kept in memory."""
     temp: _TempFile | None = None
+    inline: bool = False
+    """Whether the content belongs in ``inline_blobs`` (then ``data`` holds it), not in a file."""
 
 
 class BlobStore:
@@ -140,8 +167,9 @@ class BlobStore:
     def stage(self, chunks: Iterable[bytes], *, prewrite: bool = True) -> Staged:
         """Receive an upload. If iterating ``chunks`` raises, nothing remains and it propagates.
 
-        With ``prewrite``, a small upload whose blob does not exist yet is written to a
-        temporary file now, so that ``install`` (under the write lock) only renames.
+        With ``prewrite``, an upload bound for a blob file that does not exist yet is written
+        to a temporary file now, so that ``install`` (under the write lock) only renames. An
+        inline upload stays in memory: the caller inserts it with its entry.
         """
         md5 = hashlib.md5(usedforsecurity=False)
         sha = hashlib.sha256()
@@ -174,13 +202,18 @@ class BlobStore:
             staged.temp = temp
         elif size:
             staged.data = bytes(buffer)
-            if prewrite and not self._present(staged):
+            staged.inline = size <= INLINE_MAX
+            if prewrite and not staged.inline and not self._present(staged):
                 staged.temp = self._write_temp(staged.data)
         return staged
 
     def install(self, staged: Staged) -> None:
-        """Put the staged bytes at their address. Call while holding the store's write lock."""
-        if staged.digest is None or self._present(staged):
+        """Put a staged blob file at its address. Call while holding the store's write lock.
+
+        Inline contents are not this method's business: the caller inserts them (``INSERT_INLINE``)
+        in the transaction that inserts their entry.
+        """
+        if staged.digest is None or staged.inline or self._present(staged):
             return  # nothing to store, or a duplicate: release() drops our copy
         target = self.path(staged.digest)
         self._ensure_dir(os.path.dirname(target))
@@ -232,12 +265,17 @@ class BlobStore:
     # Reading
 
     def read(
-        self, segments: Sequence[Segment], offset: int, length: int
+        self,
+        segments: Sequence[Segment],
+        offset: int,
+        length: int,
+        inline: Callable[[bytes], bytes | None],
     ) -> Generator[bytes, None, None]:
         """Yield ``length`` bytes of the concatenated segments from ``offset``, in chunks.
 
-        Blob files are opened one at a time as the reader gets to them; a missing or short blob
-        raises Truncated where the bytes run out.
+        Contents are fetched one at a time as the reader gets to them: blob files are opened,
+        inline contents are asked of ``inline`` (digest -> bytes, None if absent). A missing or
+        short content raises Truncated where the bytes run out.
         """
         for segment in segments:
             if length <= 0:
@@ -246,9 +284,27 @@ class BlobStore:
                 offset -= segment.length
                 continue
             count = min(segment.length - offset, length)
-            yield from self._read_range(segment.digest, segment.offset + offset, count)
+            start = segment.offset + offset
+            if segment.inline:
+                yield from self._inline_range(inline(segment.digest), segment.digest, start, count)
+            else:
+                yield from self._read_range(segment.digest, start, count)
             length -= count
             offset = 0
+
+    def _inline_range(
+        self, data: bytes | None, digest: bytes, start: int, count: int
+    ) -> Iterator[bytes]:
+        if data is None:
+            raise Truncated(f"inline content {digest.hex()} is missing")
+        if start == 0 and count == len(data) <= self.chunk_size:
+            yield data  # the common case, a whole small file: no copy
+            return
+        view = memoryview(data)[start : start + count]
+        for at in range(0, len(view), self.chunk_size):
+            yield bytes(view[at : at + self.chunk_size])
+        if len(view) < count:
+            raise Truncated(f"inline content {digest.hex()} ends {count - len(view)} bytes early")
 
     def _read_range(self, digest: bytes, start: int, count: int) -> Iterator[bytes]:
         path = self.path(digest)

@@ -10,14 +10,12 @@ the same between threads and between processes.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -27,7 +25,9 @@ from .base import Unavailable
 Durability = Literal["process-crash", "power-loss"]
 
 FORMAT_NAME = "pachs3-local"
-FORMAT_VERSION = 1
+# 2: small contents inline in ``inline_blobs``; segment lists say where each segment lives.
+# Version 1 stores are refused with a clear message (no migration: version 1 never shipped).
+FORMAT_VERSION = 2
 # Written into the SQLite header so that a store is recognised even before any table is read.
 APPLICATION_ID = 0x70533301  # "pS3" + 1
 DB_NAME = "store.db"
@@ -81,7 +81,8 @@ CREATE INDEX layers_by_repo ON layers (repo);
 
 -- path is the UTF-8 of the key as a BLOB so that the index orders it bytewise (S3 order) and
 -- prefix bounds can be any byte string. size NULL marks a tombstone. md5 is the raw digest;
--- etag is NULL when it is the md5 hex. segs is the blob segment list (see local_blobs).
+-- etag is NULL when it is the md5 hex. segs is the segment list (see local_blobs): where the
+-- bytes are, in blob files or in inline_blobs.
 CREATE TABLE entries (
     layer       INTEGER NOT NULL,
     path        BLOB NOT NULL,
@@ -94,6 +95,14 @@ CREATE TABLE entries (
     segs        BLOB,
     PRIMARY KEY (layer, path)
 ) WITHOUT ROWID;
+
+-- Contents up to local_blobs.INLINE_MAX, content-addressed like blob files (digest = SHA-256),
+-- so copies and composes reference them without copying bytes. A rowid table (not WITHOUT
+-- ROWID): its rows are large, and SQLite stores large rows best in a table b-tree.
+CREATE TABLE inline_blobs (
+    digest BLOB PRIMARY KEY,
+    data   BLOB NOT NULL
+);
 """
 
 
@@ -187,6 +196,11 @@ def _check_format(db: Path) -> None:
                 f"{db} has store format version {version}, newer than this pachs3 supports "
                 f"({FORMAT_VERSION}); upgrade pachs3 to open it"
             )
+        if version < FORMAT_VERSION:
+            raise StoreError(
+                f"{db} has store format version {version}, older than this pachs3 reads "
+                f"({FORMAT_VERSION}); open it with the pachs3 release that wrote it"
+            )
         # Persistent: once set, every later connection (any process) uses the WAL.
         con.execute("PRAGMA journal_mode = WAL")
     except sqlite3.DatabaseError as exc:
@@ -216,7 +230,12 @@ def fsync_path(path: Path | str) -> None:
 
 
 class Database:
-    """A pool of connections to one store database, handing out short transactions."""
+    """A pool of connections to one store database, handing out short transactions.
+
+    ``connection()``, ``read()`` and ``write()`` return small context-manager objects rather than
+    ``contextlib`` generators: a small request makes a few of these calls, and the generator
+    machinery cost as much as the SQLite statements themselves.
+    """
 
     _MAX_IDLE = 8
 
@@ -232,66 +251,51 @@ class Database:
 
     def _connect(self) -> sqlite3.Connection:
         # check_same_thread=False: a connection moves between threads through the pool, but is
-        # only ever used by the one thread that borrowed it.
+        # only ever used by the one thread that borrowed it. The statement cache is per
+        # connection and keyed by SQL text, so the store's fixed statements are prepared once.
         con = sqlite3.connect(
             self._path,
             timeout=self._busy_timeout,
             isolation_level=None,
             check_same_thread=False,
+            cached_statements=256,
         )
         con.execute(f"PRAGMA synchronous = {self._synchronous}")
         con.execute("PRAGMA temp_store = MEMORY")
         return con
 
-    @contextlib.contextmanager
-    def connection(self) -> Iterator[sqlite3.Connection]:
-        """Borrow a connection (autocommit mode) for the duration of the block."""
+    def acquire(self) -> sqlite3.Connection:
+        """Take a connection (autocommit mode) from the pool; give it back with ``release``."""
         with self._lock:
             if self._closed:
                 raise Unavailable("the store is closed")
             con = self._idle.pop() if self._idle else None
-        if con is None:
-            con = self._connect()
-        try:
-            yield con
-        finally:
-            if con.in_transaction:
-                con.rollback()
-            with self._lock:
-                keep = not self._closed and len(self._idle) < self._MAX_IDLE
-                if keep:
-                    self._idle.append(con)
-            if not keep:
-                con.close()
+        return self._connect() if con is None else con
 
-    @contextlib.contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
+    def release(self, con: sqlite3.Connection) -> None:
+        if con.in_transaction:
+            con.rollback()
+        with self._lock:
+            keep = not self._closed and len(self._idle) < self._MAX_IDLE
+            if keep:
+                self._idle.append(con)
+        if not keep:
+            con.close()
+
+    def connection(self) -> _Lease:
+        """Borrow a connection (autocommit mode: each statement is its own snapshot)."""
+        return _Lease(self)
+
+    def read(self) -> _Read:
         """A read transaction: every query in the block sees one snapshot."""
-        with self.connection() as con:
-            con.execute("BEGIN")
-            try:
-                yield con
-            finally:
-                if con.in_transaction:  # an error inside may already have ended it
-                    con.execute("COMMIT")
+        return _Read(self)
 
-    @contextlib.contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self) -> _Write:
         """A write transaction, holding the store's write lock from the start.
 
         Committed when the block exits cleanly, rolled back when it raises.
         """
-        with self.connection() as con:
-            try:
-                con.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise Unavailable(f"the store is busy: {exc}") from exc
-            try:
-                yield con
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
+        return _Write(self)
 
     def close(self) -> None:
         with self._lock:
@@ -299,3 +303,66 @@ class Database:
             idle, self._idle = self._idle, []
         for con in idle:
             con.close()
+
+
+class _Lease:
+    __slots__ = ("_con", "_db")
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._con: sqlite3.Connection | None = None
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._con = self._db.acquire()
+        return self._con
+
+    def __exit__(self, *exc: object) -> None:
+        self._end()
+
+    def _end(self) -> None:
+        assert self._con is not None
+        self._db.release(self._con)
+
+
+class _Read(_Lease):
+    __slots__ = ()
+
+    def __enter__(self) -> sqlite3.Connection:
+        con = super().__enter__()
+        try:
+            con.execute("BEGIN")
+        except BaseException:
+            self._db.release(con)
+            raise
+        return con
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._con is not None
+        try:
+            if self._con.in_transaction:  # an error inside may already have ended it
+                self._con.execute("COMMIT")
+        finally:
+            self._end()
+
+
+class _Write(_Lease):
+    __slots__ = ()
+
+    def __enter__(self) -> sqlite3.Connection:
+        con = super().__enter__()
+        try:
+            con.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            self._db.release(con)
+            raise Unavailable(f"the store is busy: {exc}") from exc
+        except BaseException:
+            self._db.release(con)
+            raise
+        return con
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._con is not None
+        try:
+            self._con.execute("COMMIT" if exc[0] is None else "ROLLBACK")
+        finally:
+            self._end()

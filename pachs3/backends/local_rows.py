@@ -6,16 +6,17 @@ writes see one state of the store.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .base import DEFAULT_PROJECT, CommitInfo, CommitRef, Conflict, NotFound, NotSupported, RepoInfo
-from .local_blobs import Staged
+from .local_blobs import Staged, encode_whole
 from .local_db import from_us
-from .local_layers import Row, encode_path, lookup
+from .local_layers import ENTRY_COLUMNS, SIZE, Row, encode_path, lookup
 
 COMMIT_COLUMNS = (
     "seq, id, repo, branch, parent, started_us, finished_us, provenance, description, error, "
@@ -43,7 +44,7 @@ class CommitRow:
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> CommitRow:
         fields = list(row)
-        fields[11] = tuple(json.loads(fields[11]))
+        fields[11] = parse_layers(fields[11])
         return cls(*fields)
 
     @property
@@ -62,6 +63,13 @@ class CommitRow:
             description=self.description,
             error=self.error,
         )
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_layers(text: str) -> tuple[int, ...]:
+    """A commit's layer list from its JSON. Cached: the same few lists are read again and again
+    (every commit of a branch shares its parent's list until compaction rewrites it)."""
+    return tuple(json.loads(text))
 
 
 # --------------------------------------------------------------------------------------------
@@ -139,6 +147,55 @@ def require_file(con: sqlite3.Connection, commit: CommitRow, path: str) -> Row:
     return row
 
 
+class FileCommit(NamedTuple):
+    """What ``find_file`` says of the commit it resolved."""
+
+    seq: int
+    id: str
+    finished_us: int | None
+    own_layer: int
+
+
+# The hot path of every small read and write, in one statement (so a read needs no transaction
+# and a write checks its commit and its path in one step): resolve the commit, an id of the repo
+# or else a branch name meaning the branch's head (as find_commit does), and find the newest
+# entry for the path among the commit's layers. json_each walks the layer list (j.key is the
+# position, newest first) and each layer costs one probe of the (layer, path) primary key. The
+# LEFT JOINs keep the commit's row when no layer has the path (or the list is empty).
+_FILE_QUERY = (
+    "SELECT c.seq, c.id, c.finished_us, c.own_layer, "
+    + ", ".join(f"e.{column}" for column in ENTRY_COLUMNS.split(", "))
+    + " FROM commits AS c"
+    " LEFT JOIN json_each(c.layers) AS j"
+    " LEFT JOIN entries AS e ON e.layer = j.value AND e.path = ?3"
+    " WHERE c.repo = ?1 AND c.id = coalesce("
+    "(SELECT id FROM commits WHERE id = ?2 AND repo = ?1),"
+    " (SELECT head FROM branches WHERE repo = ?1 AND name = ?2))"
+    " ORDER BY e.path IS NULL, j.key LIMIT 1"
+)
+
+
+def find_file(
+    con: sqlite3.Connection, ref: CommitRef, path: bytes, *, writing: bool = False
+) -> tuple[FileCommit, Row | None]:
+    """The commit ``ref`` names and its visible entry at ``path`` (None: absent or deleted).
+
+    NotFound for a missing repo or commit, as ``find_ref`` raises it; with ``writing``, Conflict
+    if the commit is finished (as ``writable``).
+    """
+    if ref.project != DEFAULT_PROJECT:
+        require_repo(con, ref.repo, ref.project)
+    row = con.execute(_FILE_QUERY, (ref.repo, ref.id, path)).fetchone()
+    if row is None:
+        find_ref(con, ref)  # says which is missing, the repo or the commit
+        raise NotFound("commit", f"{ref.repo}@{ref.id}")  # created since: not there when asked
+    commit = FileCommit(*row[:4])
+    if writing and commit.finished_us is not None:
+        raise Conflict(f"commit {ref.repo}@{commit.id} is finished; it cannot be written")
+    entry: Row = row[4:]
+    return commit, None if entry[SIZE] is None else entry
+
+
 def resolve_provenance(con: sqlite3.Connection, refs: Sequence[CommitRef]) -> list[list[str]]:
     """Check each provenance commit exists; store it as [repo, commit id] (branch names are
     resolved to the head they mean now, since provenance must name exact commits)."""
@@ -163,5 +220,6 @@ def encode_meta(metadata: Mapping[str, str] | None) -> str | None:
 
 
 def put_row(key: bytes, staged: Staged, modified: int, seq: int, meta: str | None) -> Row:
-    # etag NULL means "the md5 hex"; segs is the digest alone: the file is one whole blob.
-    return (key, staged.size, staged.md5, None, modified, seq, meta, staged.digest)
+    # etag NULL means "the md5 hex"; segs is the short form: the file is one whole content.
+    segs = None if staged.digest is None else encode_whole(staged.inline, staged.digest)
+    return (key, staged.size, staged.md5, None, modified, seq, meta, segs)

@@ -237,12 +237,20 @@ class MemoryBackend:
             return self._file(self._ref(ref), path).info
 
     def read_file(
-        self, ref: CommitRef, path: str, *, offset: int = 0, length: int | None = None
+        self,
+        ref: CommitRef,
+        path: str,
+        *,
+        offset: int = 0,
+        length: int | None = None,
+        etag: str | None = None,
     ) -> Generator[bytes, None, None]:
         if offset < 0 or (length is not None and length < 0):
             raise ValueError("offset and length must not be negative")
         with self._lock:
             file = self._file(self._ref(ref), path)
+        if etag is not None and file.info.etag != etag:
+            raise Conflict(f"{path} changed: it is no longer the version {etag}")
         size = file.info.size
         start = min(offset, size)
         count = size - start if length is None else min(length, size - start)

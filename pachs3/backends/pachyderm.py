@@ -823,10 +823,20 @@ class PachydermBackend:
         return self._file_info(raw, path, record, self._started(ref.repo, commit_id, ref.project))
 
     def read_file(
-        self, ref: CommitRef, path: str, *, offset: int = 0, length: int | None = None
+        self,
+        ref: CommitRef,
+        path: str,
+        *,
+        offset: int = 0,
+        length: int | None = None,
+        etag: str | None = None,
     ) -> Generator[bytes, None, None]:
         if offset < 0 or (length is not None and length < 0):
             raise ValueError("offset and length must not be negative")
+        if etag is not None and self.inspect_file(ref, path).etag != etag:
+            # PFS has no conditional read: this narrows the window, it cannot close it (a
+            # write between this check and GetFile is still possible in an open commit).
+            raise Conflict(f"{path} changed: it is no longer the version {etag}")
         commit_id = self._resolve(ref)
         if key_problem(path) is not None:
             self._raw_commit(ref.repo, commit_id, ref.project)

@@ -635,6 +635,16 @@ def test_read_from_missing_commit_is_not_found(backend: Backend, repo: str) -> N
     assert caught.value.what == "commit"
 
 
+def test_read_of_an_inspected_version(backend: Backend, oref: CommitRef) -> None:
+    """A reader names the etag it inspected; an overwrite in between is a Conflict, never
+    the new bytes under the old headers."""
+    first = backend.put_file(oref, "v", [b"version one"])
+    assert b"".join(backend.read_file(oref, "v", etag=first.etag)) == b"version one"
+    backend.put_file(oref, "v", [b"version two!"])
+    with pytest.raises(Conflict):
+        backend.read_file(oref, "v", etag=first.etag)  # refused before the first chunk
+
+
 DATA = bytes(range(256)) * 40  # 10240 bytes
 
 

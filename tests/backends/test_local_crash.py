@@ -20,6 +20,7 @@ import pytest
 import store_workload as wl
 
 from pachs3.backends import LocalStore
+from pachs3.backends.local_blobs import INLINE_MAX
 
 KILLS = 24
 WORKLOAD = Path(wl.__file__)
@@ -55,6 +56,13 @@ def check_after_kill(store_path: Path, reports: list[dict[str, object]]) -> None
         for info in store.list_commits(wl.REPO):
             if info.is_open:
                 wl.verify_commit(store, info.ref)
+
+
+def test_the_workload_writes_both_inline_and_file_contents() -> None:
+    """The kills must land in small writes (content inline, committed with its entry) as well as
+    in big ones (blob file renamed before the entry commits), and in composes mixing both."""
+    assert any(0 < size <= INLINE_MAX for size in wl.SIZES)
+    assert any(size > INLINE_MAX for size in wl.SIZES)
 
 
 @pytest.mark.slow

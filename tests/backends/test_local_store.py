@@ -26,6 +26,7 @@ from pachs3.backends import (
     Unavailable,
     commit,
 )
+from pachs3.backends.local_blobs import INLINE_MAX
 from pachs3.backends.local_layers import MERGE_RATIO, layers_to_merge, upper_bound
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +41,20 @@ def store(tmp_path: Path) -> Iterator[LocalStore]:
 
 def blob_files(root: Path) -> list[Path]:
     return sorted(p for p in (root / "blobs").rglob("*") if p.is_file())
+
+
+def inline_digests(root: Path) -> list[str]:
+    """SHA-256 hex of every content kept inline in the database."""
+    con = sqlite3.connect(root / "store.db")
+    try:
+        return sorted(d.hex() for (d,) in con.execute("SELECT digest FROM inline_blobs"))
+    finally:
+        con.close()
+
+
+def contents(root: Path) -> int:
+    """How many contents the store holds, in blob files and inline."""
+    return len(blob_files(root)) + len(inline_digests(root))
 
 
 def read(store: LocalStore, ref: CommitRef, path: str) -> bytes:
@@ -175,7 +190,8 @@ def test_content_is_stored_once_by_its_sha256(store: LocalStore) -> None:
 
     digest = hashlib.sha256(data).hexdigest()
     tiny = hashlib.sha256(b"tiny").hexdigest()
-    assert [p.name for p in blob_files(store.path)] == sorted([digest, tiny])
+    assert [p.name for p in blob_files(store.path)] == [digest]
+    assert inline_digests(store.path) == [tiny]  # small contents live in the database
     big = store.path / "blobs" / digest[:2] / digest
     assert big.read_bytes() == data
     assert os.listdir(store.path / "tmp") == []
@@ -198,7 +214,7 @@ def test_a_blob_shorter_than_recorded_raises_truncated_mid_stream(tmp_path: Path
     with LocalStore(tmp_path, chunk_size=1000) as store:
         store.create_repo("r")
         info = store.start_commit("r", None)
-        store.put_file(info.ref, "f", [b"z" * 5000])
+        store.put_file(info.ref, "f", [b"z" * (INLINE_MAX + 5000)])  # a blob file
         [blob] = blob_files(tmp_path)
         with blob.open("r+b") as f:
             f.truncate(2500)
@@ -215,14 +231,15 @@ def test_a_blob_shorter_than_recorded_raises_truncated_mid_stream(tmp_path: Path
 
 
 def test_a_damaged_blob_is_replaced_by_a_fresh_upload_of_the_same_bytes(store: LocalStore) -> None:
+    data = b"q" * (INLINE_MAX + 100)  # a blob file (inline contents commit with their entry)
     first = store.start_commit("r", None)
-    store.put_file(first.ref, "f", [b"q" * 100])
+    store.put_file(first.ref, "f", [data])
     [blob] = blob_files(store.path)
     blob.write_bytes(b"q" * 10)  # as a power cut in process-crash mode could leave it
     second = store.start_commit("r", None)
-    store.put_file(second.ref, "g", [b"q" * 100])
-    assert read(store, second.ref, "g") == b"q" * 100
-    assert read(store, first.ref, "f") == b"q" * 100
+    store.put_file(second.ref, "g", [data])
+    assert read(store, second.ref, "g") == data
+    assert read(store, first.ref, "f") == data
 
 
 def test_reads_stream_in_the_configured_chunk_size(tmp_path: Path) -> None:
@@ -251,7 +268,8 @@ def test_put_files_in_bulk(tmp_path: Path) -> None:
         with pytest.raises(Conflict):
             store.put_files(info.ref, [("late", b"x" * 300_000)])
         assert os.listdir(tmp_path / "tmp") == []
-        assert len(blob_files(tmp_path)) == 5
+        assert len(blob_files(tmp_path)) == 1  # "big"
+        assert len(inline_digests(tmp_path)) == 4  # v0, v1, v2 and "1"
 
 
 # --------------------------------------------------------------------------------------------
@@ -266,10 +284,10 @@ def test_gc_removes_only_unreferenced_blobs(store: LocalStore) -> None:
     doomed = store.start_commit("r", "master")
     store.put_file(doomed.ref, "discarded", [b"never finished"])
     store.discard_commit("r", doomed.id)
-    assert len(blob_files(store.path)) == 4
+    assert contents(store.path) == 4
     report = store.gc()
     assert (report.blobs_removed, report.bytes_freed) == (2, len(b"first version") + 14)
-    assert len(blob_files(store.path)) == 2
+    assert contents(store.path) == 2
     ref = CommitRef(repo="r", id="master")
     assert read(store, ref, "keep") == b"keep me"
     assert read(store, ref, "overwritten") == b"second version"
