@@ -353,6 +353,7 @@ def _load_upload(backend: Backend, upload: UploadRef) -> tuple[CommitInfo, _Uplo
         record is None
         or not info.is_open
         or (record.bucket, record.key) != (upload.bucket, upload.key)
+        or not record.belongs_to(upload.dst)  # another job's upload, even with a leaked id
     ):
         raise errors.NoSuchUpload()
     return info, record

@@ -242,7 +242,8 @@ def _upload(request: S3Request, layout: Layout) -> tuple[UploadRef, CommitRef]:
     if not upload_id:
         raise errors.NoSuchUpload(resource=request.resource)
     staging = CommitRef(repo=layout.staging_repo, id=upload_id)
-    return UploadRef(staging=staging, bucket=bucket.name, key=_key(request)), bucket.ref
+    upload = UploadRef(staging=staging, bucket=bucket.name, key=_key(request), dst=bucket.ref)
+    return upload, bucket.ref
 
 
 def _part_number(request: S3Request) -> int:

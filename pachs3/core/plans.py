@@ -74,6 +74,8 @@ class UploadRef:
     staging: CommitRef
     bucket: str
     key: str
+    dst: CommitRef
+    """The output commit the upload must have been started for: another job's id is unknown."""
 
 
 # ---------------------------------------------------------------------------------------------

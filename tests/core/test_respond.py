@@ -189,7 +189,9 @@ def test_quiet_delete_lists_only_failures() -> None:
 
 
 def test_complete_upload_document() -> None:
-    upload = plans.UploadRef(staging=CommitRef(repo="s", id="u"), bucket="out", key="big.bin")
+    upload = plans.UploadRef(
+        staging=CommitRef(repo="s", id="u"), bucket="out", key="big.bin", dst=REF
+    )
     plan = plans.ComposeParts(upload=upload, dst=REF, body=plans.BodySpec())
     info = FileInfo(path="big.bin", size=1, etag="abc-3", modified=WHEN, commit="c")
     root = ET.fromstring(body(respond(plan, outcomes.PartsComposed(info=info))))

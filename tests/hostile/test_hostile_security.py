@@ -225,16 +225,6 @@ def test_only_the_jobs_buckets_exist(job: SidecarGateway) -> None:
     assert ask(job, "DELETE", "/out")[0] == 403
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: an upload id is honoured by any gateway on the same store. Job B's gateway "
-    "can ListParts, UploadPart, Abort and Complete an upload job A started (its parts then land "
-    "in B's 'out' and B reads A's bytes), because executor._load_upload checks the upload's "
-    "bucket and key but not that it belongs to this job's output commit "
-    "(_UploadRecord.belongs_to, which ListMultipartUploads does use). Ids are random uuid4s, "
-    "so this needs a leaked id. Fix: carry the destination commit in UploadRef and check "
-    "record.belongs_to(dst) in _load_upload -> NoSuchUpload",
-)
 def test_another_jobs_upload_is_not_reachable(crowded: LocalStore) -> None:
     with (
         SidecarGateway(crowded, inputs={"in": "in@master"}, output="job-a") as job_a,
