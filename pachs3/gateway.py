@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from pachs3 import accel
 from pachs3.backends.base import Backend, CommitInfo, CommitRef
-from pachs3.core import errors
+from pachs3.core import errors, sigv4
 from pachs3.core.http import RequestHead, S3Response
 from pachs3.core.layout import OUTPUT_BUCKET, STAGING_REPO, Bucket, Layout
 from pachs3.core.outcomes import FileCopied, FileWritten, Outcome, PartsComposed
@@ -110,9 +110,17 @@ class SidecarGateway:
         description: str = "",
         provenance: Sequence[CommitRef] = (),
         staging_repo: str = STAGING_REPO,
+        credentials: Mapping[str, str] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """``credentials`` (access key -> secret) turns on strict SigV4: every request must be
+        signed with one of them (header or presigned form, signed chunks included), else 403.
+        Off by default, as Pachyderm's sidecar needs no authentication. ``clock`` is the time
+        request dates are checked against (a test can pin it)."""
         accel.install()
         self.backend = backend
+        self._credentials = dict(credentials) if credentials is not None else None
+        self._clock = clock
         self._first_job = _JobRequest(
             inputs=dict(inputs or {}),
             output=output,
@@ -277,6 +285,11 @@ class SidecarGateway:
         outcome: Outcome | None = None
         resource = head.path
         try:
+            if self._credentials is not None:
+                # First: an unauthenticated client learns nothing (not even which buckets
+                # exist), and a refused upload's body is never read (no 100 Continue).
+                context = sigv4.verify_request(head, self._credentials, self._clock())
+                body = iter(context.verify_body(body))
             request = parse(head, virtual_host_buckets=layout.buckets.keys())
             resource = request.resource
             current = plan(classify(request), request, layout)
