@@ -48,6 +48,7 @@ from starlette.types import ASGIApp
 
 from pachs3.transports.asgi import DEFAULT_READ_TIMEOUT, make_asgi_app
 from pachs3.transports.base import Handler
+from pachs3.transports.guarded import DEFAULT_MAX_HEAD_BYTES, guarded_protocol
 
 __all__ = ["ThreadedServer"]
 
@@ -135,7 +136,13 @@ class ThreadedServer:
                     self.app,
                     host=self.host,
                     port=port,
-                    http=self.http,
+                    # uvicorn's protocol with a deadline and a size cap on request heads
+                    # (transports/guarded.py): a slow or huge head cannot hold a slot.
+                    http=guarded_protocol(
+                        self.http,
+                        head_timeout=self.timeout_keep_alive,
+                        max_head_bytes=DEFAULT_MAX_HEAD_BYTES,
+                    ),
                     ws="none",
                     lifespan="auto",
                     interface="asgi3",

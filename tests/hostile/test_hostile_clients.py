@@ -223,14 +223,6 @@ def test_streamed_upload_memory_is_bounded(
 # Connections that never finish their request head (slowloris)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: uvicorn starts no timer until a first response, so a connection that sends "
-    "half a request head and waits is kept forever, and limit_concurrency counts it: with "
-    "limit_concurrency=4, four such sockets make every other client get 503 indefinitely "
-    "(256 sockets with the defaults). Expected: such a connection closed after a head "
-    "timeout (timeout_keep_alive or a new header_timeout) so the fifth client is served",
-)
 def test_half_sent_heads_do_not_lock_everyone_out(
     gw: SidecarGateway, serve: Serve, http_impl: str
 ) -> None:

@@ -382,15 +382,6 @@ def test_httptools_answers_a_huge_header_section_with_the_s3_error(
         assert b"<Code>RequestHeaderSectionTooLarge</Code>" in response.body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: with httptools (the default when installed) uvicorn buffers the whole request "
-    "head before the app can refuse it: a 64 MiB header grows the process by about 64 MiB "
-    "(256 MiB by 257 MiB) before the 400 RequestHeaderSectionTooLarge. h11 stops at 16 KiB. "
-    "Fix in transports/threaded.py: count head bytes in an HttpToolsProtocol subclass "
-    "(data_received until on_headers_complete) and close past a limit, or default to h11 with "
-    "h11_max_incomplete_event_size",
-)
 def test_httptools_bounds_the_memory_of_a_huge_header_section(
     gw: SidecarGateway, serve: Serve
 ) -> None:

@@ -1,0 +1,113 @@
+"""uvicorn's HTTP protocols with a deadline and a size cap on every request head.
+
+uvicorn starts no timer on a connection until its first response, and its httptools mode
+buffers a request head of any size: a client that sends half a head and waits holds a
+``limit_concurrency`` slot forever (four such sockets locked everyone out of a server with
+``limit_concurrency=4``), and one that sends a 256 MiB header line grows the process by as
+much. Both protocols here close a connection whose head is not complete within
+``head_timeout`` seconds, and answer S3's RequestHeaderSectionTooLarge once a head passes
+``max_head_bytes`` (h11 has its own 16 KiB cap; httptools none).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from typing import Any
+
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from pachs3.core import errors
+from pachs3.core.xml import render_error
+
+DEFAULT_MAX_HEAD_BYTES = 64 * 1024
+"""Well above the 8 KiB the core refuses with an S3 error document, so that an ordinary
+oversize head still gets its answer from the core; far below anything that costs memory."""
+
+
+class _HeadGuard:
+    """The mixin: one timer and one byte count per request head."""
+
+    head_timeout: float = 20.0
+    max_head_bytes: int = DEFAULT_MAX_HEAD_BYTES
+    transport: asyncio.Transport
+    loop: asyncio.AbstractEventLoop
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)  # type: ignore[misc]
+        if self._head_timer is None:
+            return
+        if self._head_parsed():
+            self._disarm()
+            return
+        self._head_bytes += len(data)
+        if self._head_bytes > self.max_head_bytes:
+            self._refuse()
+
+    def _head_parsed(self) -> bool:
+        """Whether the parser has seen the whole head (httptools says so by a callback)."""
+        return False
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # type: ignore[misc]
+        self._arm()  # the next request on this connection gets its own deadline
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)  # type: ignore[misc]
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._head_bytes = 0
+        self._head_timer = self.loop.call_later(self.head_timeout, self._expire)
+
+    def _disarm(self) -> None:
+        timer = getattr(self, "_head_timer", None)
+        if timer is not None:
+            timer.cancel()
+        self._head_timer = None
+
+    def _expire(self) -> None:
+        self._head_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def _refuse(self) -> None:
+        self._disarm()
+        error = errors.RequestHeaderSectionTooLarge()
+        document = render_error(error.code, error.detail, "", secrets.token_hex(8).upper())
+        head = (
+            f"HTTP/1.1 {error.status} Bad Request\r\ncontent-type: application/xml\r\n"
+            f"content-length: {len(document)}\r\nconnection: close\r\n\r\n"
+        ).encode("ascii")
+        self.transport.write(head + document)
+        self.transport.close()
+
+
+class GuardedHttpTools(_HeadGuard, HttpToolsProtocol):
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+
+
+class GuardedH11(_HeadGuard, H11Protocol):
+    def _head_parsed(self) -> bool:
+        # h11 hands a whole head over as one Request event, upon which uvicorn starts a new
+        # cycle (the previous request's cycle, if any, is complete by then).
+        return self.cycle is not None and not self.cycle.response_complete
+
+
+def guarded_protocol(http: str, *, head_timeout: float, max_head_bytes: int) -> Any:
+    """The protocol class for ``http`` ("h11" or "httptools"), with these limits."""
+    base = GuardedH11 if http == "h11" else GuardedHttpTools
+    return type(
+        base.__name__,
+        (base,),
+        {"head_timeout": head_timeout, "max_head_bytes": max_head_bytes},
+    )
