@@ -40,7 +40,7 @@ def layers(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """pachs3 beside moto, same workloads, same client: results in docs/benchmarks.md."""
-    session.install("-e", ".[all]")
+    session.install("-e", ".[all,bench]")
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 

@@ -1,0 +1,145 @@
+"""The benchmark harness runs end to end at tiny sizes and writes well-formed results.
+
+Only the shape of the results is checked, never a timing: performance is read from
+``docs/benchmarks.md``, not asserted by tests (DESIGN.md section 7).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytest.importorskip("moto")
+pytest.importorskip("uvicorn")
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value) and value > 0
+
+
+def _summary_ok(data: Any) -> bool:
+    return (
+        isinstance(data, dict)
+        and _positive(data["median"])
+        and len(data["samples"]) >= 1
+        and all(_positive(v) for v in data["samples"])
+    )
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    out = tmp_path_factory.mktemp("bench")
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--smoke",
+            "--results-dir",
+            str(out / "results"),
+            "--doc",
+            str(out / "benchmarks.md"),
+            "--plot",
+            str(out / "benchmarks.png"),
+            "--workdir",
+            str(out / "work"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    latest = out / "results" / "latest-smoke.json"
+    return json.loads(latest.read_text(encoding="utf-8")), out
+
+
+def test_every_workload_ran_without_error(run: tuple[dict[str, Any], Path]) -> None:
+    results, _ = run
+    assert set(results["workloads"]) == {"small", "listing", "large", "flat"}
+    for name, data in results["workloads"].items():
+        assert "error" not in data, (name, data.get("error"))
+
+
+def test_meta_describes_the_machine_and_the_load(run: tuple[dict[str, Any], Path]) -> None:
+    meta = run[0]["meta"]
+    assert meta["preset"]["name"] == "smoke"
+    assert meta["machine"]["nproc"] >= 1
+    assert meta["machine"]["python"]
+    assert meta["machine"]["packages"]["boto3"]
+    assert len(meta["load_before"]["loadavg"]) == 3
+    assert meta["seconds"] > 0
+
+
+def test_small_objects_cover_every_target_op_and_thread_count(
+    run: tuple[dict[str, Any], Path],
+) -> None:
+    small = run[0]["workloads"]["small"]
+    groups = {
+        "inprocess": {"floor", "pachs3", "pachs3_power_loss", "moto"},
+        "http": {"ceiling", "pachs3", "moto"},
+    }
+    for group, names in groups.items():
+        for op in ("put", "get", "head"):
+            for threads in small["threads"]:
+                cell = small[group][op][str(threads)]
+                assert set(cell["ops_per_second"]) == names
+                assert all(_summary_ok(s) for s in cell["ops_per_second"].values())
+                assert all(_summary_ok(s) for s in cell["cpu_us_per_op"].values())
+                assert all(_positive(r) for r in cell["cpu_ratios"].values())
+                assert cell["ratios"]
+                assert all(_positive(r) for r in cell["ratios"].values())
+                assert all(e == 0 for e in cell["errors"].values()), cell["errors"]
+
+
+def test_listing_results(run: tuple[dict[str, Any], Path]) -> None:
+    listing = run[0]["workloads"]["listing"]
+    for cell in listing["sizes"].values():
+        assert set(cell["keys_per_second"]) == {"floor", "pachs3", "moto"}
+        assert all(_summary_ok(s) for s in cell["keys_per_second"].values())
+        assert _positive(cell["ratios"]["pachs3/moto"])
+        assert _positive(cell["last_over_first"]["pachs3"])
+        assert all(_summary_ok(s) for s in cell["delimiter_seconds"].values())
+    assert _summary_ok(listing["delimiter_large"]["seconds"])
+
+
+def test_large_results_include_memory(run: tuple[dict[str, Any], Path]) -> None:
+    large = run[0]["workloads"]["large"]
+    for key in ("pachs3_put", "pachs3_get", "static_get", "moto_put", "moto_get"):
+        assert _summary_ok(large["mb_per_second"][key])
+        assert isinstance(large["memory_growth"][key], int)
+    detail = large["rounds_detail"]["pachs3"][0]["put"]["memory"]
+    assert detail["baseline_rss"] > 0
+    assert detail["peak_rss"] >= detail["baseline_rss"]
+
+
+def test_flat_results(run: tuple[dict[str, Any], Path]) -> None:
+    flat = run[0]["workloads"]["flat"]
+    for kind in ("copy", "complete_one_part", "complete"):
+        for size in flat["sizes"]:
+            assert _summary_ok(flat[kind][str(size)]["pachs3"])
+            assert _summary_ok(flat[kind][str(size)]["moto"])
+        assert _positive(flat[f"{kind}_growth"]["pachs3"])
+
+
+def test_targets_and_document(run: tuple[dict[str, Any], Path]) -> None:
+    results, out = run
+    targets = results["targets"]
+    assert len(targets) >= 10
+    for target in targets:
+        assert target["comparison"] in (">=", "<=")
+        assert _positive(target["value"]), target
+        assert isinstance(target["met"], bool)
+    document = (out / "benchmarks.md").read_text(encoding="utf-8")
+    assert "### Targets" in document
+    assert "### Small objects" in document
+    assert "<!-- generated: end -->" in document
