@@ -3,9 +3,9 @@ signed by botocore (header form with signed and UNSIGNED payloads, aws-chunked t
 https, presigned URLs for every method), against signed aws-chunked bodies (chunk and trailer
 signatures), and against every way of tampering with a signed request.
 
-The verifier is not wired into the gateway yet (see docs/reliability.md, "SigV4"):
-``SigningGateway`` below does exactly what the proposed integration does, so the end-to-end
-tests here are the integration's tests too.
+``SigningGateway`` below does what ``SidecarGateway(credentials=...)`` does (docs/reliability.md,
+"SigV4"), with a pinned clock for AWS's dated examples; tests/gateway/test_strict_sigv4.py drives
+the gateway's own option with real boto3 clients.
 """
 
 from __future__ import annotations
