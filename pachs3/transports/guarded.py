@@ -56,7 +56,13 @@ class _HeadGuard:
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # type: ignore[misc]
-        self._arm()  # the next request on this connection gets its own deadline
+        # The next request on this connection gets its own deadline, unless its head already
+        # arrived: a client sends it as soon as it has the previous body, which can be before
+        # uvicorn reports the previous response complete (the 64-client soak caught a body
+        # counted as head bytes that way). uvicorn then has a newer, unfinished cycle.
+        cycle = getattr(self, "cycle", None)
+        if cycle is None or cycle.response_complete:
+            self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
