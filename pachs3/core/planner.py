@@ -91,12 +91,11 @@ def _not_implemented(request: S3Request, layout: Layout) -> Plan:
 
 
 def _get_acl(request: S3Request, layout: Layout) -> Plan:
-    """A canned private ACL: s3cmd ``info`` and ``cp`` read it, and nothing else is true."""
+    """A canned private ACL: s3cmd ``info`` and ``cp`` read it, and nothing else is true.
+
+    Planning is pure, so an object's existence is not checked here: the ACL of a missing key is
+    answered too (AWS says NoSuchKey). Only the bucket must be one of the job's."""
     layout.readable(_bucket(request))
-    if request.key is not None:
-        _read_target(
-            request, layout
-        )  # an object ACL needs the object: answered by a HEAD-like check
     return Answer(document=documents.access_control_policy())
 
 

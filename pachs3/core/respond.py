@@ -6,7 +6,7 @@ request id headers; error documents are rendered in one place, ``error_response`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from pachs3.core import documents
@@ -34,7 +34,6 @@ from pachs3.core.outcomes import (
 from pachs3.core.plans import (
     Answer,
     ComposeParts,
-    CopyPart,
     ListFiles,
     ListParts,
     ListUploads,
@@ -139,7 +138,7 @@ def _file_read(plan: Plan, outcome: Outcome) -> S3Response:
     return S3Response(status=status, headers=tuple(headers), body=body)
 
 
-def _checksum_headers(checksums: dict[str, str] | Any) -> Headers:
+def _checksum_headers(checksums: Mapping[str, str]) -> Headers:
     return [(CHECKSUM_HEADER_PREFIX + alg, value) for alg, value in checksums.items()]
 
 
@@ -187,7 +186,6 @@ def _part_written(plan: Plan, outcome: Outcome) -> S3Response:
 
 
 def _part_copied(plan: Plan, outcome: Outcome) -> S3Response:
-    cast(CopyPart, plan)
     done = cast(PartCopied, outcome)
     return _xml(documents.copy_result(done.etag, done.modified, part=True))
 
