@@ -156,11 +156,15 @@ def _translate(exc: grpc.RpcError, what: NotFoundKind, name: str) -> BackendErro
         or "has not been finished" in lowered
     ):
         return Conflict(details)
-    if code in (
-        grpc.StatusCode.INVALID_ARGUMENT,
-        grpc.StatusCode.UNIMPLEMENTED,
-        grpc.StatusCode.OUT_OF_RANGE,
-    ) or "invalid" in lowered:
+    if (
+        code
+        in (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            grpc.StatusCode.UNIMPLEMENTED,
+            grpc.StatusCode.OUT_OF_RANGE,
+        )
+        or "invalid" in lowered
+    ):
         return NotSupported(details)
     return BackendError(f"pachd error ({code.name}): {details}")
 
@@ -853,9 +857,7 @@ class PachydermBackend:
         )
         return self._read_stream(request, count, f"{ref}:{path}")
 
-    def _read_stream(
-        self, request: Any, count: int, name: str
-    ) -> Generator[bytes, None, None]:
+    def _read_stream(self, request: Any, count: int, name: str) -> Generator[bytes, None, None]:
         """Exactly ``count`` bytes, or Truncated: never a silently short object."""
         if count == 0:
             return
@@ -899,9 +901,7 @@ class PachydermBackend:
             for raw, key in self._walk_raw(ref, commit_id, prefix, start_after):
                 future = None
                 if records.has(key):
-                    future = self._pool.submit(
-                        self._record, ref.repo, commit_id, key, ref.project
-                    )
+                    future = self._pool.submit(self._record, ref.repo, commit_id, key, ref.project)
                 pending.append((raw, key, future))
                 if len(pending) >= self._prefetch:
                     yield self._finish_entry(pending.pop(0), started)
@@ -963,9 +963,7 @@ class PachydermBackend:
     ) -> Generator[tuple[Any, str | None], None, None]:
         request = pfs_pb2.WalkFileRequest(file=self._file(ref.repo, commit_id, root, ref.project))
         if marker is not None:
-            request.paginationMarker.CopyFrom(
-                self._file(ref.repo, commit_id, marker, ref.project)
-            )
+            request.paginationMarker.CopyFrom(self._file(ref.repo, commit_id, marker, ref.project))
         stream = self._stream("WalkFile", request, what="file", name=f"{ref}:{root}")
         try:
             for raw in stream:
@@ -1057,9 +1055,7 @@ class PachydermBackend:
         return current
 
     def _set_commit(self, ref: CommitRef, commit_id: str) -> Any:
-        return pfs_pb2.ModifyFileRequest(
-            set_commit=self._commit(ref.repo, commit_id, ref.project)
-        )
+        return pfs_pb2.ModifyFileRequest(set_commit=self._commit(ref.repo, commit_id, ref.project))
 
     @staticmethod
     def _delete(path: str) -> Any:
@@ -1067,9 +1063,7 @@ class PachydermBackend:
 
     @staticmethod
     def _add(path: str, data: bytes) -> Any:
-        return pfs_pb2.ModifyFileRequest(
-            add_file=pfs_pb2.AddFile(path=path, raw={"value": data})
-        )
+        return pfs_pb2.ModifyFileRequest(add_file=pfs_pb2.AddFile(path=path, raw={"value": data}))
 
     def _copy(self, src: CommitRef, src_id: str, src_path: str, dst_path: str, append: bool) -> Any:
         return pfs_pb2.ModifyFileRequest(
