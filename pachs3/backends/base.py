@@ -251,6 +251,26 @@ class FileLister(Protocol):
         ...
 
 
+class DigestedChunks(Protocol):
+    """Chunks that hash themselves on their way to a writer (the gateway's verified request
+    bodies do): a writer may take these digests instead of hashing the same bytes again.
+
+    ``digested_algorithms`` is known before the iteration (``"md5"`` and hashlib names such as
+    ``"sha256"``); ``payload_digest(name)`` is the raw digest over exactly the bytes yielded, and
+    may only be asked once the iteration has ended without an exception.
+    """
+
+    @property
+    def digested_algorithms(self) -> tuple[str, ...]: ...
+
+    def payload_digest(self, algorithm: str) -> bytes: ...
+
+
+def known_digests(chunks: Iterable[bytes]) -> tuple[str, ...]:
+    """The algorithms ``chunks`` will report digests for (none for a plain iterable)."""
+    return tuple(getattr(chunks, "digested_algorithms", ()))
+
+
 @runtime_checkable
 class FileWriter(Protocol):
     """Changes inside an open commit. Each call is atomic: it becomes visible whole or not at all.

@@ -44,9 +44,9 @@ import uuid
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO, NamedTuple, cast
 
-from .base import Truncated
+from .base import DigestedChunks, Truncated, known_digests
 from .local_db import BLOB_DIR, TMP_DIR, fsync_path
 
 DIGEST_SIZE = 32  # SHA-256
@@ -164,15 +164,29 @@ class BlobStore:
     # ----------------------------------------------------------------------------------------
     # Writing
 
-    def stage(self, chunks: Iterable[bytes], *, prewrite: bool = True) -> Staged:
+    def stage(
+        self,
+        chunks: Iterable[bytes],
+        *,
+        prewrite: bool = True,
+        before_spill: Callable[[], object] | None = None,
+    ) -> Staged:
         """Receive an upload. If iterating ``chunks`` raises, nothing remains and it propagates.
 
         With ``prewrite``, an upload bound for a blob file that does not exist yet is written
         to a temporary file now, so that ``install`` (under the write lock) only renames. An
-        inline upload stays in memory: the caller inserts it with its entry.
+        inline upload stays in memory: the caller inserts it with its entry. ``before_spill``
+        runs once when the upload outgrows memory, before the first byte goes to disk: the
+        place to refuse a write that cannot succeed before receiving the rest of a large body.
+
+        MD5 (the ETag) and SHA-256 (the address) are taken from ``chunks`` when it already
+        hashed itself (``DigestedChunks``: the gateway verifies every request body with them),
+        so that a gigabyte is not hashed twice.
         """
-        md5 = hashlib.md5(usedforsecurity=False)
-        sha = hashlib.sha256()
+        known = known_digests(chunks)
+        md5 = None if "md5" in known else hashlib.md5(usedforsecurity=False)
+        sha = None if "sha256" in known else hashlib.sha256()
+        updates = tuple(hasher.update for hasher in (md5, sha) if hasher is not None)
         size = 0
         buffer = bytearray()
         temp: _TempFile | None = None
@@ -180,14 +194,16 @@ class BlobStore:
             for chunk in chunks:
                 if not chunk:
                     continue
-                md5.update(chunk)
-                sha.update(chunk)
+                for update in updates:
+                    update(chunk)
                 size += len(chunk)
                 if temp is not None:
                     temp.write(chunk)
                     continue
                 buffer += chunk
                 if len(buffer) > SPILL_SIZE:
+                    if before_spill is not None:
+                        before_spill()
                     temp = _TempFile(self._tmp)
                     temp.write(buffer)
                     buffer = bytearray()
@@ -197,7 +213,9 @@ class BlobStore:
             if temp is not None:
                 temp.release()
             raise
-        staged = Staged(size=size, md5=md5.digest(), digest=sha.digest() if size else None)
+        md5_digest = md5.digest() if md5 is not None else _reported(chunks, "md5")
+        sha_digest = sha.digest() if sha is not None else _reported(chunks, "sha256")
+        staged = Staged(size=size, md5=md5_digest, digest=sha_digest if size else None)
         if temp is not None:
             staged.temp = temp
         elif size:
@@ -362,3 +380,8 @@ class BlobStore:
 
 def _subdirs(path: str) -> list[str]:
     return sorted(e.path for e in os.scandir(path) if e.is_dir(follow_symlinks=False))
+
+
+def _reported(chunks: Iterable[bytes], algorithm: str) -> bytes:
+    """A digest ``chunks`` computed itself (``known_digests`` said it would)."""
+    return cast(DigestedChunks, chunks).payload_digest(algorithm)

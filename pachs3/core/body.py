@@ -34,6 +34,7 @@ class VerifiedBody:
             algorithms.append("sha256")
         self._algorithms = tuple(algorithms)
         self._tee: DigestTee | None = None
+        self._verified = False
 
     def __iter__(self) -> Iterator[bytes]:
         spec = self._spec
@@ -63,11 +64,26 @@ class VerifiedBody:
             computed = base64.b64decode(tee.checksums["sha256"]).hex()
             if computed != spec.content_sha256:
                 raise errors.XAmzContentSHA256Mismatch()
+        self._verified = True
 
     def close(self) -> None:
         close = getattr(self._raw, "close", None)
         if callable(close):
             close()
+
+    @property
+    def digested_algorithms(self) -> tuple[str, ...]:
+        """What ``payload_digest`` can answer (``backends.base.DigestedChunks``): a store that
+        hashes what it keeps takes these instead of hashing every byte a second time."""
+        return ("md5", *self._algorithms)
+
+    def payload_digest(self, algorithm: str) -> bytes:
+        """The raw digest of the payload; only once it has been read whole and verified."""
+        if self._tee is None or not self._verified:
+            # A store trusting a digest of a body that failed or was never read would file
+            # bytes under the wrong address: refuse, even with assertions disabled.
+            raise RuntimeError("payload_digest() before the body was read whole and verified")
+        return self._tee.digest(algorithm)
 
     @property
     def md5_hex(self) -> str:

@@ -318,6 +318,13 @@ class DigestTee:
     def md5_hex(self) -> str:
         return self.md5_digest.hex()
 
+    def digest(self, name: str) -> bytes:
+        """The raw digest of ``name`` (``md5`` or a requested algorithm) over what passed."""
+        self._require_done()
+        if name == "md5":
+            return self._md5.digest()
+        return self._hashers[self._algorithms.index(name)].digest()
+
     @property
     def checksums(self) -> dict[str, str]:
         """Base64 value per requested algorithm, ready for an ``x-amz-checksum-*`` header."""

@@ -197,6 +197,84 @@ def test_content_is_stored_once_by_its_sha256(store: LocalStore) -> None:
     assert os.listdir(store.path / "tmp") == []
 
 
+def test_a_verified_body_is_hashed_once_and_stored_at_the_same_address(
+    store: LocalStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway's VerifiedBody already hashed the payload (MD5 for the ETag, SHA-256 when the
+    client signed it): the store takes those digests instead of hashing again, and the content
+    lands exactly where hashing it itself would put it."""
+    import hashlib
+
+    from pachs3.backends import local_blobs
+    from pachs3.core.body import VerifiedBody
+    from pachs3.core.plans import BodySpec
+
+    data = os.urandom(600_000)  # spills to a temp file and becomes a blob file
+    small = b"small and inline"
+    hashers_made: list[str] = []
+    real_md5, real_sha256 = hashlib.md5, hashlib.sha256
+
+    class CountingHashlib:
+        @staticmethod
+        def md5(*args: object, **kwargs: object) -> object:
+            hashers_made.append("md5")
+            return real_md5(*args, **kwargs)  # type: ignore[arg-type]
+
+        @staticmethod
+        def sha256(*args: object, **kwargs: object) -> object:
+            hashers_made.append("sha256")
+            return real_sha256(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(local_blobs, "hashlib", CountingHashlib)
+
+    def signed(payload: bytes) -> VerifiedBody:
+        spec = BodySpec(
+            content_length=len(payload), content_sha256=hashlib.sha256(payload).hexdigest()
+        )
+        return VerifiedBody(spec, [payload[:1000], payload[1000:]])
+
+    with commit(store, "r", "master") as info:
+        verified = store.put_file(info.ref, "verified", signed(data))
+        verified_small = store.put_file(info.ref, "verified-small", signed(small))
+        assert hashers_made == []  # neither MD5 nor SHA-256 computed a second time
+        unsigned = VerifiedBody(BodySpec(content_length=len(data)), [data])
+        store.put_file(info.ref, "unsigned", unsigned)
+        assert hashers_made == ["sha256"]  # MD5 reused; the address still needs SHA-256
+        plain = store.put_file(info.ref, "plain", [data])
+    assert verified.etag == plain.etag == hashlib.md5(data).hexdigest()
+    assert verified_small.etag == hashlib.md5(small).hexdigest()
+    digest = hashlib.sha256(data).hexdigest()
+    assert [p.name for p in blob_files(store.path)] == [digest]  # one blob for all three
+    assert hashlib.sha256(small).hexdigest() in inline_digests(store.path)
+    for name in ("verified", "unsigned", "plain"):
+        assert b"".join(store.read_file(info.ref, name)) == data
+
+
+def test_a_large_upload_that_cannot_succeed_is_refused_before_it_is_received(
+    store: LocalStore,
+) -> None:
+    """A small body is checked once, inside the write; a large one also before it spills, so a
+    write to a finished commit does not first receive (and store) a gigabyte."""
+    from pachs3.backends.local_blobs import SPILL_SIZE
+
+    with commit(store, "r", "master") as info:
+        store.put_file(info.ref, "x", [b"x"])
+    received = 0
+
+    def body() -> Iterator[bytes]:
+        nonlocal received
+        for _ in range(64):
+            received += 64 << 10
+            yield b"z" * (64 << 10)
+
+    with pytest.raises(Conflict):
+        store.put_file(info.ref, "late", body())
+    assert received <= SPILL_SIZE + (64 << 10)
+    assert os.listdir(store.path / "tmp") == []
+    with pytest.raises(Conflict):
+        store.put_file(info.ref, "late-small", [b"small"])
+
+
 def test_a_failed_upload_leaves_no_file_behind(store: LocalStore) -> None:
     def failing() -> Iterator[bytes]:
         yield b"x" * (1 << 20)
