@@ -7,6 +7,9 @@ looks like a successful output. Requests are handled by ``handle()``:
 
     RequestHead -> parse -> classify -> plan (layout) -> execute (backend) -> respond -> S3Response
 
+in two steps (``exchange.py``): ``prepare(head)`` up to the plan, pure and cheap, and
+``run(body)`` from execute on; ``handle`` is both back to back.
+
 Transports (ASGI app, threaded server, in-process boto3 hook) only build a RequestHead and a
 body iterator and write the S3Response back; they depend on the ``Handler`` protocol, not on
 this module, which is what lets the gateway offer them as methods.
@@ -25,15 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 from pachs3 import accel
 from pachs3.backends.base import Backend, CommitInfo, CommitRef
-from pachs3.core import errors, sigv4
 from pachs3.core.http import RequestHead, S3Response
 from pachs3.core.layout import OUTPUT_BUCKET, STAGING_REPO, Bucket, Layout
 from pachs3.core.outcomes import FileCopied, FileWritten, Outcome, PartsComposed
-from pachs3.core.planner import plan
-from pachs3.core.request import parse
-from pachs3.core.respond import error_response, respond
-from pachs3.core.routing import classify
-from pachs3.executor import execute, upload_targets
+from pachs3.exchange import Exchange, prepare
+from pachs3.executor import upload_targets
 
 if TYPE_CHECKING:
     from pachs3.transports.boto import Detach
@@ -279,46 +278,23 @@ class SidecarGateway:
 
     def handle(self, head: RequestHead, body: Iterator[bytes]) -> S3Response:
         """Answer one S3 request. Thread-safe; blocking (it does the backend's I/O)."""
-        request_id = secrets.token_hex(8).upper()
-        head_only = head.method.upper() == "HEAD"
-        layout = self._layout
-        outcome: Outcome | None = None
-        resource = head.path
-        try:
-            if self._credentials is not None:
-                # First: an unauthenticated client learns nothing (not even which buckets
-                # exist), and a refused upload's body is never read (no 100 Continue).
-                context = sigv4.verify_request(head, self._credentials, self._clock())
-                body = iter(context.verify_body(body))
-            request = parse(head, virtual_host_buckets=layout.buckets.keys())
-            resource = request.resource
-            current = plan(classify(request), request, layout)
-            outcome = execute(current, self.backend, body)
-            response = respond(current, outcome)
-        except errors.S3Error as exc:
-            response = error_response(
-                exc, resource=resource, request_id=request_id, head_only=head_only
-            )
-        except Exception:
-            # Never leak internals (paths, tracebacks) to the client; the log has them.
-            log.exception("request %s %s failed", head.method, head.path)
-            response = error_response(
-                errors.InternalError(),
-                resource=resource,
-                request_id=request_id,
-                head_only=head_only,
-            )
-        self.stats.count(outcome, failed=response.status >= 400)
-        return S3Response(
-            status=response.status,
-            headers=(
-                *response.headers,
-                ("x-amz-request-id", request_id),
-                ("x-amz-id-2", request_id),
-                ("server", "pachs3"),
-            ),
-            body=response.body,
+        return self.prepare(head).run(body)
+
+    def prepare(self, head: RequestHead) -> Exchange:
+        """The first half of ``handle``: what ``head`` asks for, decided without I/O (so a
+        transport may call it on an event loop). ``refusal`` is set when the head alone decided
+        the answer; otherwise ``run(body)`` finishes the request (blocking)."""
+        return prepare(
+            head,
+            layout=self._layout,
+            backend=self.backend,
+            credentials=self._credentials,
+            now=self._clock,
+            count=self._count,
         )
+
+    def _count(self, outcome: Outcome | None, failed: bool) -> None:
+        self.stats.count(outcome, failed=failed)
 
     # -- transports -------------------------------------------------------------------------
 

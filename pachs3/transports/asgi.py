@@ -29,10 +29,12 @@ No middleware: nothing here compresses, decompresses or rewrites headers (rclone
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -46,10 +48,12 @@ from pachs3.core.errors import IncompleteBody, RequestTimeout, S3Error
 from pachs3.core.http import BytesStream, ByteStream, EmptyStream, RequestHead, S3Response
 from pachs3.transports.base import (
     Handler,
+    PreparingHandler,
     encode_header_value,
     normalize_raw_path,
     parse_query,
 )
+from pachs3.transports.workers import run_in_worker
 
 __all__ = ["S3ASGIApp", "head_from_scope", "make_asgi_app"]
 
@@ -64,6 +68,11 @@ produce its upload lazily) but never wait forever: a stalled body pins a worker 
 
 DEFAULT_RESPONSE_BATCH_BYTES = 1 << 20
 """Bytes of response chunks pulled per thread hop (see the module docstring)."""
+
+PREFETCH_BYTES = 64 << 10
+"""A body announced with ``Expect: 100-continue`` and at most this long is read on the event loop
+before the handler runs, once a ``PreparingHandler`` has accepted the request's head (see
+``S3ASGIApp._http``). Bigger bodies stream to the handler as it reads them."""
 
 _RESPONSE_BATCH_SECONDS = 0.005
 """A batch is sent once it has waited this long, so a slow producer's bytes are not held."""
@@ -106,6 +115,7 @@ class S3ASGIApp:
         self.handler = handler
         self.read_timeout = read_timeout
         self.response_batch_bytes = response_batch_bytes
+        self._prepare = handler.prepare if isinstance(handler, PreparingHandler) else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -122,22 +132,37 @@ class S3ASGIApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         head = head_from_scope(scope)
         body = _RequestBody(receive, anyio.lowlevel.current_token(), self.read_timeout)
+        # A PreparingHandler decides from the head alone, here on the loop (pure, tens of
+        # microseconds): a refusal is answered without a thread hop and without reading.
+        prepared = self._prepare(head) if self._prepare is not None else None
+        refusal = prepared.refusal if prepared is not None else None
         expects_continue = (head.header("expect") or "").lower() == "100-continue"
-        if _has_no_body(scope, head) and not expects_continue:
+        no_body = _has_no_body(scope, head)
+        if no_body and not expects_continue:
             body.set_empty()
-        elif not expects_continue or _has_no_body(scope, head):
+        elif not expects_continue or no_body:
             # Without Expect the client sends the body right behind the headers, so take the
-            # first chunk here on the event loop: a small body (DeleteObjects XML, a 1 KiB PUT)
-            # then costs the handler no thread hop. An empty body announced with Expect:
-            # 100-continue (awscli on an empty file) needs this receive() too: it is what makes
-            # uvicorn send the 100, without which awscli's vendored botocore reuses a stale
-            # status line for its next request (boto/botocore#3755). With Expect and a body,
-            # we wait for the handler to ask (reading is what makes the server send 100).
-            await body.prefetch()
-        try:
-            outbound = await anyio.to_thread.run_sync(self._call, head, body)
-        finally:
-            body.expire()
+            # first bytes here on the event loop: a small body (DeleteObjects XML, a 1 KiB PUT)
+            # then costs the handler no hop back to the loop. An empty body announced with
+            # Expect: 100-continue (awscli on an empty file) needs this receive() too: it is
+            # what makes uvicorn send the 100, without which awscli's vendored botocore reuses
+            # a stale status line for its next request (boto/botocore#3755). One chunk only:
+            # the handler should start (and may refuse) while a slow client sends the rest.
+            await body.prefetch(1)
+        elif refusal is None and prepared is not None and _declared_small(head):
+            # Expect: 100-continue with a small body the handler has accepted: receiving it
+            # now (which sends the 100) spares the worker thread a round trip to the loop per
+            # chunk. With Expect and a big or refused body we wait for the handler to ask:
+            # reading is what makes the server send 100, and a refusal must not.
+            await body.prefetch(PREFETCH_BYTES)
+        if refusal is not None:
+            outbound = self._start(head, refusal)  # a rendered error document: no I/O
+        else:
+            run = prepared.run if prepared is not None else partial(self.handler.handle, head)
+            try:
+                outbound = await run_in_worker(self._call, head, run, body, on_abandon=_abandon)
+            finally:
+                body.expire()
         # Answered before the body was read to its end (a 403 or 412 refusing a PUT): the
         # connection cannot be reused. A client that sent Expect: 100-continue never sends the
         # body it announced, and uvicorn would parse the next request as that body (seen with
@@ -146,15 +171,25 @@ class S3ASGIApp:
         outbound.close_connection = not body.complete
         await self._respond(outbound, receive, send)
 
-    def _call(self, head: RequestHead, body: _RequestBody) -> _Outbound:
+    def _call(
+        self,
+        head: RequestHead,
+        run: Callable[[Iterator[bytes]], S3Response],
+        body: _RequestBody,
+    ) -> _Outbound:
         """In a worker thread: run the handler, then pull the first batch of its body.
 
         Pulling in the same hop means a small streamed response costs one thread hop in all
         (handler, body and close); an error while producing the first bytes still becomes a
         500 instead of a truncated 200.
         """
-        response = self.handler.handle(head, body)
+        response = run(body)
         body.expire()
+        return self._start(head, response)
+
+    def _start(self, head: RequestHead, response: S3Response) -> _Outbound:
+        """The response ready to send: bodiless answers closed, a stream's first batch pulled
+        (in a worker thread for a streamed body; any thread for a rendered document)."""
         outbound = _Outbound(response)
         if head.method == "HEAD" or response.status in _NO_BODY_STATUS:
             # HEAD: the headers (Content-Length included: pyarrow reads a missing one as size
@@ -315,7 +350,7 @@ class _RequestBody(Iterator[bytes]):
         self._receive = receive
         self._token = token
         self._timeout = timeout
-        self._pending: bytes | None = None
+        self._pending: list[bytes] = []  # prefetched chunks, in order
         self._done = False
         self._error: S3Error | None = None
         self._expired = False
@@ -326,18 +361,17 @@ class _RequestBody(Iterator[bytes]):
     def __next__(self) -> bytes:
         if self._expired:
             raise RuntimeError("the request body can only be read while handle() runs")
+        if self._pending:  # what arrived before an error is delivered, then the error
+            return self._pending.pop(0)
         if self._error is not None:
             raise self._error
-        if self._pending is not None:
-            chunk, self._pending = self._pending, None
-            if chunk:
-                return chunk
         if self._done:
             raise StopIteration
         try:
             chunk = anyio.from_thread.run(self._pull, token=self._token)
-        except (concurrent.futures.CancelledError, anyio.RunFinishedError):
-            # The server is shutting down under us.
+        except (concurrent.futures.CancelledError, asyncio.CancelledError, anyio.RunFinishedError):
+            # The server is shutting down under us (the pull's task cancelled: anyio raises
+            # asyncio's CancelledError here when the loop cancels it at shutdown).
             self._error = IncompleteBody("The server stopped before the body was received.")
             raise self._error from None
         except S3Error as exc:
@@ -351,10 +385,19 @@ class _RequestBody(Iterator[bytes]):
         """The request has no body (no Content-Length, no Transfer-Encoding): never receive."""
         self._done = True
 
-    async def prefetch(self) -> None:
-        """Receive the first chunk now, on the event loop (see ``S3ASGIApp._http``)."""
+    async def prefetch(self, limit: int) -> None:
+        """Receive up to about ``limit`` bytes now, on the event loop (see ``S3ASGIApp._http``).
+
+        Stops at the body's end or once ``limit`` is reached; the rest is received as the
+        handler reads on. An error is kept and raised to the handler when it reads.
+        """
+        received = 0
         try:
-            self._pending = await self._pull()
+            while not self._done and received < limit:
+                chunk = await self._pull()
+                if chunk:
+                    self._pending.append(chunk)
+                    received += len(chunk)
         except S3Error as exc:
             self._error = exc
 
@@ -415,6 +458,24 @@ def _close_quietly(stream: ByteStream) -> None:
         stream.close()
     except Exception:
         logger.exception("closing a response body failed")
+
+
+def _abandon(outbound: _Outbound) -> None:
+    """A response whose request task was cancelled while the handler ran: release its stream."""
+    if not outbound.closed:
+        outbound.closed = True
+        _close_quietly(outbound.response.body)
+
+
+def _declared_small(head: RequestHead) -> bool:
+    """The body's declared length is known and at most ``PREFETCH_BYTES``."""
+    length = head.header("content-length")
+    if length is None or head.header("transfer-encoding") is not None:
+        return False
+    try:
+        return 0 <= int(length) <= PREFETCH_BYTES
+    except ValueError:
+        return False
 
 
 def _has_no_body(scope: Scope, head: RequestHead) -> bool:

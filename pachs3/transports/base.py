@@ -19,6 +19,8 @@ from pachs3.core.http import RequestHead, S3Response
 
 __all__ = [
     "Handler",
+    "Prepared",
+    "PreparingHandler",
     "encode_header_value",
     "join_headers",
     "normalize_raw_path",
@@ -35,6 +37,29 @@ class Handler(Protocol):
     """
 
     def handle(self, head: RequestHead, body: Iterator[bytes]) -> S3Response: ...
+
+
+class Prepared(Protocol):
+    """A request decided from its head (``PreparingHandler.prepare``)."""
+
+    @property
+    def refusal(self) -> S3Response | None:
+        """The answer, when the head alone decided it: send it and never read the body."""
+        ...
+
+    def run(self, body: Iterator[bytes]) -> S3Response:
+        """Finish the request with its body (blocking; a worker thread's job)."""
+        ...
+
+
+@runtime_checkable
+class PreparingHandler(Handler, Protocol):
+    """A handler that can split ``handle`` in two: ``prepare(head)`` does no I/O and is cheap
+    enough for an event loop, then ``run(body)`` blocks. ``handle(head, body)`` must equal
+    ``prepare(head).run(body)``. The ASGI app uses it to refuse without a thread hop and to
+    read small bodies before the hop."""
+
+    def prepare(self, head: RequestHead) -> Prepared: ...
 
 
 # Bytes that may stand unescaped in a path we hand on: printable ASCII except space. ``%`` is

@@ -166,7 +166,7 @@ def test_stop_is_bounded_with_a_stalled_upload(echo: Any, support: Any) -> None:
         server.stop()
     (seen,) = echo.seen
     assert seen.done.wait(5)
-    assert isinstance(seen.body_error, IncompleteBody)
+    assert isinstance(seen.body_error, IncompleteBody), type(seen.body_error).__mro__
 
 
 # -- HTTP semantics with httpx ----------------------------------------------------------------
@@ -381,7 +381,7 @@ def test_client_hangs_up_mid_upload(echo: Any, serve: Any, impl: str, support: A
         time.sleep(0.1)
     (seen,) = echo.seen
     assert seen.done.wait(5), "the handler's body iteration did not end after the hang-up"
-    assert isinstance(seen.body_error, IncompleteBody)
+    assert isinstance(seen.body_error, IncompleteBody), type(seen.body_error).__mro__
     assert seen.body_length <= support.MiB
 
 

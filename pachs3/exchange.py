@@ -1,0 +1,138 @@
+"""One S3 request answered in two steps: decide from the head, then run with the body.
+
+``prepare`` does everything that needs only the request head and no I/O: the SigV4 check (when
+the gateway has credentials), parse, classify, plan. Its result either carries the answer
+already (``refusal``: an unknown bucket, a write to an input, a bad argument, a bad signature)
+or is ready to ``run`` against the backend with the body. ``SidecarGateway.handle`` is the two
+steps back to back; a transport that can do better calls them apart: the ASGI app prepares on
+the event loop, so a refusal goes out without a worker-thread hop and without reading the body
+(no ``100 Continue``), and a small accepted body is read before the hop instead of from the
+worker thread, one event-loop round trip per chunk.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+
+from pachs3.backends.base import Backend
+from pachs3.core import errors, sigv4
+from pachs3.core.http import RequestHead, S3Response
+from pachs3.core.layout import Layout
+from pachs3.core.outcomes import Outcome
+from pachs3.core.planner import plan
+from pachs3.core.plans import Plan
+from pachs3.core.request import parse
+from pachs3.core.respond import error_response, respond
+from pachs3.core.routing import classify
+from pachs3.executor import execute
+
+log = logging.getLogger("pachs3")
+
+Count = Callable[[Outcome | None, bool], None]
+"""Where a finished exchange reports its outcome and whether it failed (gateway statistics)."""
+
+
+def prepare(
+    head: RequestHead,
+    *,
+    layout: Layout,
+    backend: Backend,
+    credentials: Mapping[str, str] | None,
+    now: Callable[[], datetime],
+    count: Count,
+) -> Exchange:
+    """Decide what ``head`` asks for, without I/O: fast enough to run on an event loop."""
+    exchange = Exchange(head, backend, count)
+    exchange.decide(layout, credentials, now)
+    return exchange
+
+
+class Exchange:
+    """A prepared request: either refused already or ready to run once. Not thread-shared."""
+
+    __slots__ = (
+        "_backend",
+        "_body_check",
+        "_count",
+        "_head",
+        "_plan",
+        "_request_id",
+        "_resource",
+        "refusal",
+    )
+
+    def __init__(self, head: RequestHead, backend: Backend, count: Count) -> None:
+        self._head = head
+        self._backend = backend
+        self._count = count
+        self._request_id = secrets.token_hex(8).upper()
+        self._resource = head.path
+        self._plan: Plan | None = None
+        self._body_check: sigv4.SignatureContext | None = None
+        self.refusal: S3Response | None = None
+        """The whole answer, when the head alone decided it; the body must then not be read."""
+
+    def decide(
+        self,
+        layout: Layout,
+        credentials: Mapping[str, str] | None,
+        now: Callable[[], datetime],
+    ) -> None:
+        """Check the signature, parse and plan; on failure the answer becomes ``refusal``."""
+        head = self._head
+        try:
+            if credentials is not None:
+                # First: an unauthenticated client learns nothing (not even which buckets
+                # exist), and a refused upload's body is never read (no 100 Continue).
+                self._body_check = sigv4.verify_request(head, credentials, now())
+            request = parse(head, virtual_host_buckets=layout.buckets.keys())
+            self._resource = request.resource
+            self._plan = plan(classify(request), request, layout)
+        except errors.S3Error as exc:
+            self.refusal = self._finish(self._error(exc), None)
+        except Exception:
+            log.exception("request %s %s failed", head.method, head.path)
+            self.refusal = self._finish(self._error(errors.InternalError()), None)
+
+    def run(self, body: Iterator[bytes]) -> S3Response:
+        """Execute the plan with ``body`` (blocking: the backend's I/O) and answer."""
+        if self.refusal is not None:
+            return self.refusal
+        assert self._plan is not None, "prepare() makes a plan or a refusal"
+        outcome: Outcome | None = None
+        try:
+            if self._body_check is not None:
+                body = iter(self._body_check.verify_body(body))
+            outcome = execute(self._plan, self._backend, body)
+            return self._finish(respond(self._plan, outcome), outcome)
+        except errors.S3Error as exc:
+            return self._finish(self._error(exc), outcome)
+        except Exception:
+            # Never leak internals (paths, tracebacks) to the client; the log has them.
+            log.exception("request %s %s failed", self._head.method, self._head.path)
+            return self._finish(self._error(errors.InternalError()), outcome)
+
+    def _error(self, exc: errors.S3Error) -> S3Response:
+        return error_response(
+            exc,
+            resource=self._resource,
+            request_id=self._request_id,
+            head_only=self._head.method.upper() == "HEAD",
+        )
+
+    def _finish(self, response: S3Response, outcome: Outcome | None) -> S3Response:
+        self._count(outcome, response.status >= 400)
+        request_id = self._request_id
+        return S3Response(
+            status=response.status,
+            headers=(
+                *response.headers,
+                ("x-amz-request-id", request_id),
+                ("x-amz-id-2", request_id),
+                ("server", "pachs3"),
+            ),
+            body=response.body,
+        )
