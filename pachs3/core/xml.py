@@ -10,6 +10,8 @@ rclone sends ETags as ``&#34;...&#34;``).
 Writing: ``render_document`` turns an ordered mapping into an S3 response document. It is hand
 written over ``str.replace`` rather than ``xmltodict.unparse`` because it runs for every listing
 page of up to 1000 keys: measured on such a page (five fields per key), 2 ms against 17 ms.
+A listing's ``<Contents>`` go one step further: core/documents.py writes each with one f-string
+(escaping through ``escape_text``) and hands them in as ``Prerendered``.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ __all__ = [
     "MAX_ELEMENTS",
     "S3_XMLNS",
     "DeleteRequest",
+    "Prerendered",
     "collect_document",
+    "escape_text",
     "parse_complete_multipart",
     "parse_create_bucket_configuration",
     "parse_delete_objects",
@@ -328,7 +332,10 @@ def _care(text: str, illegal: IllegalCharacters) -> str:
 _SPECIAL: Final = re.compile("[&<>\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
-def _escape(text: str, illegal: IllegalCharacters) -> str:
+def escape_text(text: str, illegal: IllegalCharacters = "replace") -> str:
+    """``text`` as the content of an element, exactly as ``render_document`` writes a ``str``
+    value (``&``, ``<``, ``>`` as entities, illegal characters as ``illegal`` says; quotes are
+    left alone). Returns ``text`` itself when nothing needs escaping."""
     if _SPECIAL.search(text) is None:
         return text
     if "&" in text:
@@ -342,9 +349,19 @@ def _escape(text: str, illegal: IllegalCharacters) -> str:
     return text
 
 
+@dataclass(frozen=True, slots=True)
+class Prerendered:
+    """Elements already written as XML, which ``render_document`` inserts verbatim where the
+    value stands (the name it stands under is not written). For the one hot repeated element,
+    a listing's ``<Contents>``: whoever builds it escapes its text with ``escape_text`` and the
+    document's ``illegal`` setting."""
+
+    xml: str
+
+
 def _scalar(value: object, illegal: IllegalCharacters) -> str:
     if isinstance(value, str):
-        return _escape(value, illegal)
+        return escape_text(value, illegal)
     if isinstance(value, bool):  # before int: bool is an int
         return "true" if value else "false"
     if isinstance(value, int):
@@ -358,11 +375,13 @@ def _element(out: list[str], name: str, value: object, illegal: IllegalCharacter
     if value is None:
         return
     if isinstance(value, str):  # the common case first
-        out.append(f"<{name}>{_escape(value, illegal)}</{name}>")
+        out.append(f"<{name}>{escape_text(value, illegal)}</{name}>")
     elif isinstance(value, Mapping):
         # "@name" keys are attributes (an ACL's Grantee needs xsi:type: s3cmd reads it).
         attributes = "".join(
-            f' {key[1:]}="{_escape(str(v), illegal)}"' for key, v in value.items() if key[0] == "@"
+            f' {key[1:]}="{escape_text(str(v), illegal)}"'
+            for key, v in value.items()
+            if key[0] == "@"
         )
         children = [(key, v) for key, v in value.items() if key[0] != "@"]
         if not children:
@@ -375,6 +394,8 @@ def _element(out: list[str], name: str, value: object, illegal: IllegalCharacter
     elif isinstance(value, list | tuple):
         for item in value:
             _element(out, name, item, illegal)
+    elif isinstance(value, Prerendered):
+        out.append(value.xml)
     else:
         out.append(f"<{name}>{_scalar(value, illegal)}</{name}>")
 
@@ -391,7 +412,7 @@ def render_document(
     Values: ``str`` (escaped), ``int``, ``bool`` (``true``/``false``), ``datetime`` (ISO 8601
     with milliseconds), a mapping (nested element; empty renders ``<Name/>``; ``"@attr"`` keys
     become attributes of the element), a list or tuple
-    (the element repeated), ``None`` (omitted).
+    (the element repeated), ``None`` (omitted), ``Prerendered`` (its XML, as it is).
 
     Characters XML 1.0 forbids (control characters in a key) are, by default, replaced with
     U+FFFD so the document always parses. ``illegal="reference"`` writes them as ``&#x1;`` the
