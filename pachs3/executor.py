@@ -122,6 +122,9 @@ BACKEND_ERRORS: dict[type[BackendError], type[errors.S3Error]] = {
 
 
 def _answer(plan: Plan, backend: Backend, body: Body) -> Outcome:
+    required = cast(Answer, plan).file_must_exist
+    if required is not None:
+        backend.inspect_file(*required)  # NotFound -> NoSuchKey
     return Answered()
 
 

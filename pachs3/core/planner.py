@@ -90,13 +90,16 @@ def _not_implemented(request: S3Request, layout: Layout) -> Plan:
     raise errors.NotImplementedByGateway(resource=request.resource)
 
 
-def _get_acl(request: S3Request, layout: Layout) -> Plan:
-    """A canned private ACL: s3cmd ``info`` and ``cp`` read it, and nothing else is true.
-
-    Planning is pure, so an object's existence is not checked here: the ACL of a missing key is
-    answered too (AWS says NoSuchKey). Only the bucket must be one of the job's."""
+def _get_bucket_acl(request: S3Request, layout: Layout) -> Plan:
+    """A canned private ACL: s3cmd ``info`` and ``cp`` read it, and nothing else is true."""
     layout.readable(_bucket(request))
     return Answer(document=documents.access_control_policy())
+
+
+def _get_object_acl(request: S3Request, layout: Layout) -> Plan:
+    """The same canned ACL, for an object that exists (AWS: NoSuchKey for a missing one)."""
+    ref, _bucket_name, key = _read_target(request, layout)
+    return Answer(document=documents.access_control_policy(), file_must_exist=(ref, key))
 
 
 def _put_acl(request: S3Request, layout: Layout) -> Plan:
@@ -323,7 +326,7 @@ PLANNERS: dict[Operation, Planner] = {
     "ListObjectVersions": _not_implemented,
     "ListMultipartUploads": _list_uploads,
     "DeleteObjects": _delete_objects,
-    "GetBucketAcl": _get_acl,
+    "GetBucketAcl": _get_bucket_acl,
     "PutBucketAcl": _put_acl,
     "GetBucketConfiguration": _get_bucket_configuration,
     "GetObject": _get_object,
@@ -335,7 +338,7 @@ PLANNERS: dict[Operation, Planner] = {
     "CompleteMultipartUpload": _complete_upload,
     "AbortMultipartUpload": _abort_upload,
     "ListParts": _list_parts,
-    "GetObjectAcl": _get_acl,
+    "GetObjectAcl": _get_object_acl,
     "PutObjectAcl": _put_acl,
     "GetObjectTagging": _get_object_tagging,
 }

@@ -84,11 +84,14 @@ class UploadRef:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Answer:
-    """Nothing to ask PFS: the response is known from the layout alone."""
+    """The response is known from the layout alone; at most PFS is asked whether
+    ``file_must_exist`` (a ref and path) is there, for answers about an object (NoSuchKey if not).
+    """
 
     status: int = 200
     headers: tuple[tuple[str, str], ...] = ()
     document: bytes = b""
+    file_must_exist: tuple[CommitRef, str] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -216,6 +216,16 @@ def test_reads_of_out_are_allowed() -> None:
     assert read.ref == OUTPUT
 
 
+def test_an_object_acl_is_answered_only_for_an_object_that_exists() -> None:
+    bucket_acl = planned("GET", "/labresults", "acl")
+    object_acl = planned("GET", "/labresults/dir/a.txt", "acl")
+    assert isinstance(bucket_acl, plans.Answer)
+    assert isinstance(object_acl, plans.Answer)
+    assert bucket_acl.file_must_exist is None
+    assert object_acl.file_must_exist == (INPUT, "dir/a.txt")  # NoSuchKey when missing
+    assert object_acl.document == bucket_acl.document
+
+
 def test_get_object_plan_carries_range_conditions_and_checksum_mode() -> None:
     read = planned(
         "GET",

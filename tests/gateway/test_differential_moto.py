@@ -277,6 +277,7 @@ def test_conditional_get_with_the_objects_own_etag(pair: tuple[Any, Any]) -> Non
         lambda c: c.get_object(Bucket="no-such-bucket", Key="k"),
         lambda c: c.copy_object(Bucket="out", Key="x", CopySource="labresults/missing"),
         lambda c: c.abort_multipart_upload(Bucket="out", Key="k", UploadId="f" * 32),
+        lambda c: c.get_object_acl(Bucket="labresults", Key="missing"),
     ],
     ids=[
         "get-missing",
@@ -289,6 +290,7 @@ def test_conditional_get_with_the_objects_own_etag(pair: tuple[Any, Any]) -> Non
         "get-unknown-bucket",
         "copy-missing",
         "abort-unknown",
+        "acl-of-missing-key",
     ],
 )
 def test_reads_and_errors(pair: tuple[Any, Any], call: Callable[[Any], Any]) -> None:
