@@ -15,7 +15,9 @@ Two forms are verified (AWS S3 API reference, "Authenticating Requests (AWS Sign
 
 ``STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]`` bodies carry a signature per aws-chunked chunk,
 chained from the request's (seed) signature, and a final signature over the trailers;
-``ChunkSignatureVerifier`` checks them as a ``core.chunked.ChunkListener``.
+``ChunkSignatureVerifier`` (``sigv4_chunks``) checks them as a ``core.chunked.ChunkListener``.
+The canonical forms themselves are in ``sigv4_canonical``; this module parses what the client
+sent and checks it.
 
 The canonical request is built from the RAW path, percent-encoded as the client sent it: S3
 signs the path once-encoded and never normalises it (``..`` and ``//`` are key characters), and
@@ -35,21 +37,32 @@ mechanisms this gateway does not verify (SigV2, SigV4a), ``InvalidArgument`` for
 from __future__ import annotations
 
 import email.utils
-import hashlib
 import hmac
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
-from urllib.parse import quote, unquote_to_bytes
 
 from pachs3.core import errors
-from pachs3.core.chunked import AwsChunkedDecoder, streaming_mode
 from pachs3.core.http import RequestHead
+from pachs3.core.sigv4_canonical import (
+    ALGORITHM,
+    EMPTY_SHA256,
+    TERMINATOR,
+    canonical_headers,
+    canonical_query,
+    canonical_request,
+    canonical_uris,
+    hmac_hex,
+    signing_key,
+    string_to_sign,
+)
+from pachs3.core.sigv4_chunks import ChunkSignatureVerifier, verified_body
 
 __all__ = [
     "ALGORITHM",
+    "EMPTY_SHA256",
     "MAX_PRESIGNED_EXPIRES",
     "MAX_SKEW",
     "ChunkSignatureVerifier",
@@ -61,20 +74,16 @@ __all__ = [
     "verify_request",
 ]
 
-ALGORITHM: Final = "AWS4-HMAC-SHA256"
-TERMINATOR: Final = "aws4_request"
 MAX_SKEW: Final = timedelta(minutes=15)
 """AWS refuses a request whose time is more than 15 minutes from its own clock."""
 MAX_PRESIGNED_EXPIRES: Final = 7 * 24 * 3600
 """``X-Amz-Expires`` may not exceed a week (604800 s)."""
 
 UNSIGNED_PAYLOAD: Final = "UNSIGNED-PAYLOAD"
-EMPTY_SHA256: Final = hashlib.sha256(b"").hexdigest()
 _STREAMING_UNSIGNED: Final = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 _STREAMING_SIGNED: Final = frozenset(
     {"STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"}
 )
-_TRAILER_SIGNATURE: Final = "x-amz-trailer-signature"
 
 _PRESIGN_PARAMS: Final = (
     "X-Amz-Algorithm",
@@ -163,130 +172,7 @@ class SignatureContext:
         verifier = self.chunk_verifier()
         if verifier is None:
             return iter(raw)
-        return _verified(raw, verifier, self.payload_hash)
-
-
-def _verified(
-    raw: Iterable[bytes], verifier: ChunkSignatureVerifier, payload_hash: str
-) -> Iterator[bytes]:
-    decoder = AwsChunkedDecoder(mode=streaming_mode(payload_hash), listener=verifier)
-    for piece in raw:
-        if piece:
-            decoder.feed(piece)  # the payload pieces are the consumer's business
-        yield piece
-    decoder.finish()
-    verifier.finish()
-
-
-class ChunkSignatureVerifier:
-    """Checks the chained chunk signatures of a signed aws-chunked body (a ``ChunkListener``).
-
-    Chunk *n*'s header carries the signature of chunk *n*'s payload, chained from chunk
-    *n-1*'s signature (the request signature for the first), so chunk *n* is verified when its
-    data is complete: at the next chunk header, or at once for the final, empty chunk. With
-    trailers, ``x-amz-trailer-signature`` signs the other trailer lines, chained from the final
-    chunk's signature (AWS S3 API reference, "sigv4-streaming" and "sigv4-streaming-trailers").
-    """
-
-    __slots__ = (
-        "_amz_date",
-        "_complete",
-        "_digest",
-        "_final",
-        "_key",
-        "_pending",
-        "_previous",
-        "_scope",
-        "_trailers",
-    )
-
-    def __init__(
-        self, *, key: bytes, amz_date: str, scope: str, seed_signature: str, trailers: bool
-    ) -> None:
-        self._key = key
-        self._amz_date = amz_date
-        self._scope = scope
-        self._previous = seed_signature.lower()
-        self._trailers = trailers
-        self._pending: str | None = None  # the announced signature of the chunk being read
-        self._digest = hashlib.sha256()
-        self._final = False
-        self._complete = False
-
-    def on_chunk(self, size: int, signature: str | None) -> None:
-        self._close_chunk()
-        if self._final:
-            raise errors.IncompleteBody("The request body continues after its final chunk.")
-        if signature is None:
-            raise errors.SignatureDoesNotMatch("A chunk of the signed body carries no signature.")
-        self._pending = signature
-        self._digest = hashlib.sha256()
-        if size == 0:
-            self._final = True
-            self._close_chunk()
-
-    def on_data(self, data: bytes) -> None:
-        self._digest.update(data)
-
-    def on_trailers(self, trailers: Mapping[str, str]) -> None:
-        self._close_chunk()
-        if not self._final:
-            raise errors.IncompleteBody("The signed body ended before its final chunk.")
-        if self._trailers:
-            announced = trailers.get(_TRAILER_SIGNATURE)
-            if announced is None:
-                raise errors.SignatureDoesNotMatch("The trailer signature is missing.")
-            canonical = "".join(
-                f"{name}:{value}\n"
-                for name, value in trailers.items()
-                if name != _TRAILER_SIGNATURE
-            )
-            expected = _hmac_hex(
-                self._key,
-                "\n".join(
-                    (
-                        "AWS4-HMAC-SHA256-TRAILER",
-                        self._amz_date,
-                        self._scope,
-                        self._previous,
-                        hashlib.sha256(_utf8(canonical)).hexdigest(),
-                    )
-                ),
-            )
-            if not hmac.compare_digest(expected, announced):
-                raise errors.SignatureDoesNotMatch(
-                    "The trailer signature does not match the trailers sent."
-                )
-        self._complete = True
-
-    def finish(self) -> None:
-        """The body ended: every chunk (and the trailers) must have been verified."""
-        if not self._complete:
-            raise errors.IncompleteBody("The signed body ended before its final chunk.")
-
-    def _close_chunk(self) -> None:
-        announced = self._pending
-        if announced is None:
-            return
-        self._pending = None
-        expected = _hmac_hex(
-            self._key,
-            "\n".join(
-                (
-                    "AWS4-HMAC-SHA256-PAYLOAD",
-                    self._amz_date,
-                    self._scope,
-                    self._previous,
-                    EMPTY_SHA256,
-                    self._digest.hexdigest(),
-                )
-            ),
-        )
-        if not hmac.compare_digest(expected, announced):
-            raise errors.SignatureDoesNotMatch(
-                "A chunk signature does not match the chunk's bytes."
-            )
-        self._previous = expected
+        return verified_body(raw, verifier, self.payload_hash)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -447,9 +333,9 @@ def _check_signature(
 ) -> SignatureContext:
     key = signing_key(secret, credential.date, credential.region, credential.service)
     query = canonical_query(head.query, presigned=presigned)
-    headers = _canonical_headers(head, signed_headers)
+    headers = canonical_headers(head, signed_headers)
     verified: str | None = None
-    for path in _canonical_uris(head.path):
+    for path in canonical_uris(head.path):
         request = canonical_request(
             head.method.upper(),
             path,
@@ -458,7 +344,7 @@ def _check_signature(
             signed_headers=signed_headers,
             payload=payload,
         )
-        expected = _hmac_hex(key, string_to_sign(amz_date, credential.scope, request))
+        expected = hmac_hex(key, string_to_sign(amz_date, credential.scope, request))
         if hmac.compare_digest(expected, signature):
             verified = expected
             break
@@ -476,89 +362,6 @@ def _check_signature(
         signed_headers=signed_headers,
         key=key,
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Canonical forms (AWS General Reference, "Create a canonical request for Signature Version 4")
-
-
-def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
-    """HMAC chain ``AWS4<secret>`` -> date -> region -> service -> ``aws4_request``."""
-    key = _utf8("AWS4" + secret)
-    for part in (date, region, service, TERMINATOR):
-        key = hmac.new(key, _utf8(part), hashlib.sha256).digest()
-    return key
-
-
-def string_to_sign(amz_date: str, scope: str, canonical: str) -> str:
-    digest = hashlib.sha256(_utf8(canonical)).hexdigest()
-    return f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest}"
-
-
-def canonical_request(
-    method: str,
-    uri: str,
-    query: str,
-    headers: str,
-    *,
-    signed_headers: Sequence[str],
-    payload: str,
-) -> str:
-    return "\n".join((method, uri, query, headers, ";".join(signed_headers), payload))
-
-
-def _utf8(text: str) -> bytes:
-    """UTF-8 that never fails. Query values were decoded with surrogateescape (parse_query), so
-    encoding them back the same way restores the exact bytes the client sent, valid UTF-8 or
-    not; any other lone surrogate (only a direct caller of ``handle`` can make one) is kept
-    as its code point, which no client could have signed, so it simply does not match."""
-    try:
-        return text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogatepass")
-
-
-def _uri_encode(text: str) -> str:
-    return quote(_utf8(text), safe="-_.~")
-
-
-def canonical_query(pairs: Iterable[tuple[str, str]], *, presigned: bool = False) -> str:
-    """Sorted ``name=value`` pairs, AWS-encoded; ``?uploads`` is ``uploads=``. A presigned
-    URL's own ``X-Amz-Signature`` is not part of what it signs."""
-    encoded = sorted(
-        (_uri_encode(name), _uri_encode(value))
-        for name, value in pairs
-        if not (presigned and name == "X-Amz-Signature")
-    )
-    return "&".join(f"{name}={value}" for name, value in encoded)
-
-
-def _canonical_uris(raw_path: str) -> list[str]:
-    """The raw path, then AWS's own encoding of the decoded path when that differs."""
-    path = raw_path
-    if path.startswith(("http://", "https://")):  # absolute-form request target
-        rest = path.split("://", 1)[1]
-        slash = rest.find("/")
-        path = rest[slash:] if slash >= 0 else "/"
-    path = path.split("?", 1)[0] or "/"
-    recoded = "/".join(quote(unquote_to_bytes(segment), safe="-_.~") for segment in path.split("/"))
-    return [path] if recoded == path else [path, recoded]
-
-
-def _canonical_headers(head: RequestHead, signed_headers: Sequence[str]) -> str:
-    lines = []
-    for name in signed_headers:
-        values = [value for key, value in head.headers if key == name]
-        if not values and name == "host" and head.host:
-            values = [head.host]
-        # Trim and collapse runs of blanks, as every SDK signer does (botocore, aws-sdk-*).
-        joined = ",".join(" ".join(value.split()) for value in values)
-        lines.append(f"{name}:{joined}\n")
-    return "".join(lines)
-
-
-def _hmac_hex(key: bytes, message: str) -> str:
-    return hmac.new(key, _utf8(message), hashlib.sha256).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------
