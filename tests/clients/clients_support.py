@@ -1,14 +1,12 @@
 """Shared pieces of the client compatibility suite: the seeded input, the store oracle, the
-client adapter interface, helpers for command-line clients and the throwaway TLS pair.
+client adapter interface and helpers for command-line clients (the TLS pair is tls_certs.py's).
 
 Imported by name (tests/ has no packages), so the module name is unique across the tree.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import ipaddress
 import os
 import random
 import shutil
@@ -303,90 +301,6 @@ def binary_version(argv: Sequence[str]) -> str:
     text = (out.stdout or out.stderr).decode(errors="replace").strip()
     # "rclone v1.60.1-DEV", "s3cmd version 2.3.0": the version is the last word of line 1.
     return text.splitlines()[0].split()[-1] if text else "unknown"
-
-
-# --------------------------------------------------------------------------------------------
-# TLS: a throwaway self-signed certificate for 127.0.0.1 / localhost
-
-
-def make_tls_pair(directory: Path) -> tuple[Path, Path]:
-    """(certfile, keyfile): a self-signed CA:TRUE certificate for 127.0.0.1 and localhost.
-
-    Uses the ``cryptography`` package when installed, else the ``openssl`` command.
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    try:
-        _tls_pair_cryptography(cert, key)
-    except ImportError:
-        _tls_pair_openssl(cert, key)
-    return cert, key
-
-
-def _tls_pair_cryptography(cert_path: Path, key_path: Path) -> None:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pachs3 test gateway")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-
-
-def _tls_pair_openssl(cert_path: Path, key_path: Path) -> None:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.fail("TLS tests need the cryptography package or the openssl command")
-    run(
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=pachs3 test gateway",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-keyout",
-            str(key_path),
-            "-out",
-            str(cert_path),
-        ]
-    )
 
 
 def describe(value: Any) -> str:

@@ -40,8 +40,8 @@ from clients_support import (  # noqa: E402
     OUTPUT_REPO,
     Oracle,
     Unsupported,
-    make_tls_pair,
 )
+from tls_certs import make_tls_pair  # noqa: E402
 
 from pachs3 import LocalStore, SidecarGateway  # noqa: E402
 from pachs3.backends.base import commit  # noqa: E402
