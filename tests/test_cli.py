@@ -268,17 +268,27 @@ def test_run_interrupted_by_sigterm_finishes_the_output_commit(
 
 
 def _wait_for_line(proc: subprocess.Popen[str], needle: str, *, timeout: float) -> str | None:
+    """The first stdout line containing ``needle``, read straight from the pipe.
+
+    Raw ``os.read`` on the descriptor, not ``readline()``: the text wrapper would buffer a
+    second line that arrived with the first where ``select`` cannot see it, and the wait would
+    then time out with the line already read (a flake seen under load)."""
     assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    pending = b""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], deadline - time.monotonic())
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
         if not ready:
             break
-        line = proc.stdout.readline()
-        if not line:
+        data = os.read(fd, 65536)
+        if not data:
             return None
-        if needle in line:
-            return line
+        pending += data
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            if needle in line.decode("utf-8", "replace"):
+                return line.decode("utf-8", "replace")
     return None
 
 
