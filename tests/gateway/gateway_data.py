@@ -6,6 +6,11 @@ import os
 
 SPECIAL_KEY = "dir/sp ace+plus%pct&amp=eqü€~.txt"
 
+MARKER_KEY = "marker/"
+"""An S3 directory marker: an empty object whose key ends with ``/``. PFS cannot store one (it
+cleans the trailing ``/`` away), so PachydermBackend refuses such keys (docs/pachyderm.md,
+"Paths") and the seeded input holds it only on backends that can (``seeded_input``)."""
+
 # What the seeded input commit holds: small text, a nested path, the special key, an empty
 # file, a directory marker, and one object big enough for ranged and multipart downloads.
 INPUT_FILES: dict[str, bytes] = {
@@ -14,6 +19,14 @@ INPUT_FILES: dict[str, bytes] = {
     "dir/sub/deep.csv": b"x,y\n1,2\n",
     SPECIAL_KEY: b"special key payload",
     "empty.bin": b"",
-    "marker/": b"",
+    MARKER_KEY: b"",
     "big.bin": os.urandom(9 * 1024 * 1024 + 123),
 }
+
+
+def seeded_input(*, holds_markers: bool) -> dict[str, bytes]:
+    """What the seeded input holds on a backend: ``INPUT_FILES``, without the directory marker
+    when the backend cannot store one."""
+    if holds_markers:
+        return dict(INPUT_FILES)
+    return {key: data for key, data in INPUT_FILES.items() if not key.endswith("/")}

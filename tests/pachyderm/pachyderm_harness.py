@@ -37,9 +37,15 @@ DEVIATIONS: dict[str, str] = {
 
 @contextlib.contextmanager
 def double_backend(**options: object) -> Iterator[tuple[PachydermBackend, PFSServer]]:
-    with PFSServer() as server, PachydermBackend(
-        server.address, timeout=10.0, connect_timeout=5.0, **options  # type: ignore[arg-type]
-    ) as backend:
+    with (
+        PFSServer() as server,
+        PachydermBackend(
+            server.address,
+            timeout=10.0,
+            connect_timeout=5.0,
+            **options,  # type: ignore[arg-type]
+        ) as backend,
+    ):
         yield backend, server
 
 

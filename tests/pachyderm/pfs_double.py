@@ -10,9 +10,10 @@ It models PFS 2.x where the backend depends on it, from pachd's source:
   the files under it and walks list it as ``/dir/``; finishing a commit that holds a file and a
   directory of one name records ``file / directory path collision`` as the commit's error;
 - a ModifyFile stream applies whole when the client half-closes it, nothing when it is
-  cancelled; AddFile appends, DeleteFile removes a path and everything under it, CopyFile
-  copies a path and everything under it (appending when asked), reading the source as it was
-  before the call;
+  cancelled; it applies to the commit as it is when the stream ends (pachd adds one fileset
+  per call to the commit), so concurrent calls into one commit all land; AddFile appends,
+  DeleteFile removes a path and everything under it, CopyFile copies a path and everything
+  under it (appending when asked), reading the source as it was before the call;
 - GetFile takes a glob pattern (``*``, ``?``, ``[...]``, ``{a,b}``, ``\\`` escapes); InspectFile
   and WalkFile take literal paths; WalkFile's pagination marker is an inclusive lower bound
   whose own path is skipped;
@@ -28,6 +29,7 @@ Fault injection for tests: ``faults.truncate_after`` (GetFile ends early, cleanl
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import itertools
 import posixpath
@@ -35,14 +37,20 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import grpc
-from google.protobuf import empty_pb2, timestamp_pb2, wrappers_pb2
+
+# protobuf 3.20 ships no type hints (types-protobuf is not a dependency)
+from google.protobuf import (  # type: ignore[import-untyped,unused-ignore]
+    empty_pb2,
+    timestamp_pb2,
+    wrappers_pb2,
+)
 from python_pachyderm.proto.v2.pfs import pfs_pb2, pfs_pb2_grpc
 
 FILE = pfs_pb2.FileType.Value("FILE")
@@ -76,11 +84,11 @@ def stamp(moment: datetime) -> timestamp_pb2.Timestamp:
     return out
 
 
-@dataclass
+@dataclass(frozen=True)
 class File:
     data: bytes
 
-    @property
+    @functools.cached_property
     def hash(self) -> bytes:
         return hashlib.sha256(self.data).digest()
 
@@ -454,9 +462,14 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
     # -- files ---------------------------------------------------------------------------------
 
     def ModifyFile(self, request_iterator: Iterator[Any], context: Any) -> Any:
+        """One ModifyFile stream: its operations are collected while the stream runs and
+        applied, in order, to the commit's files *as they are when the stream ends*, like
+        pachd, which writes each call to a fileset of its own and adds it to the commit
+        (``withCommitUnorderedWriter`` -> ``AddFileSet``). Concurrent calls into one commit
+        therefore all land (the parts of a multipart upload are written in parallel)."""
         self._count("ModifyFile")
         target: Commit | None = None
-        staged: dict[str, File] = {}
+        operations: list[Callable[[dict[str, File]], None]] = []
         body = False
         try:
             for request in request_iterator:
@@ -469,25 +482,23 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
                                 grpc.StatusCode.FAILED_PRECONDITION,
                                 f"commit {target.id} in repo {target.repo} has already finished",
                             )
-                        staged = {p: File(f.data) for p, f in target.files.items()}
                     continue
                 if target is None:
                     raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "no commit set")
                 if op == "add_file":
                     if request.add_file.WhichOneof("source") != "raw":
                         raise Abort(grpc.StatusCode.UNIMPLEMENTED, "only raw sources")
-                    path = clean(request.add_file.path)
-                    body = body or bool(request.add_file.raw.value)
-                    existing = staged.get(path)
                     data = request.add_file.raw.value
-                    staged[path] = File((existing.data if existing else b"") + data)
+                    body = body or bool(data)
+                    operations.append(
+                        functools.partial(_add, path=clean(request.add_file.path), data=data)
+                    )
                 elif op == "delete_file":
-                    path = clean(request.delete_file.path)
-                    under = path.rstrip("/") + "/"
-                    for p in [p for p in staged if p == path or p.startswith(under)]:
-                        del staged[p]
+                    operations.append(
+                        functools.partial(_delete, path=clean(request.delete_file.path))
+                    )
                 elif op == "copy_file":
-                    self._stage_copy(staged, request.copy_file)
+                    operations.append(self._copy_operation(request.copy_file))
         except grpc.RpcError:
             return empty_pb2.Empty()  # the client went away: nothing is applied
         if body and self._cancelled(context):
@@ -499,7 +510,10 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
                         grpc.StatusCode.FAILED_PRECONDITION,
                         f"commit {target.id} in repo {target.repo} has already finished",
                     )
-                target.files = staged
+                files = dict(target.files)
+                for operation in operations:
+                    operation(files)
+                target.files = files
         return empty_pb2.Empty()
 
     @staticmethod
@@ -517,21 +531,27 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
             time.sleep(0.0005)
         return not context.is_active()
 
-    def _stage_copy(self, staged: dict[str, File], copy: Any) -> None:
+    def _copy_operation(self, copy: Any) -> Callable[[dict[str, File]], None]:
+        """CopyFile: the source (a path and everything under it) is read when the request
+        arrives; applying it writes (or appends) the copies under the destination."""
         with self.lock:
             source = self._commit(copy.src.commit)
             src = clean(copy.src.path)
-            files = {
-                p: f for p, f in source.files.items() if p == src or p.startswith(src + "/")
+            copied = {
+                p: f.data for p, f in source.files.items() if p == src or p.startswith(src + "/")
             }
         dst = clean(copy.dst)
-        for path, file in files.items():
-            new_path = dst + path[len(src) :]
-            existing = staged.get(new_path)
-            if copy.append and existing is not None:
-                staged[new_path] = File(existing.data + file.data)
-            else:
-                staged[new_path] = File(file.data)
+        renamed = {dst + path[len(src) :]: data for path, data in copied.items()}
+
+        def apply(files: dict[str, File]) -> None:
+            for path, data in renamed.items():
+                existing = files.get(path)
+                if copy.append and existing is not None:
+                    files[path] = File(existing.data + data)
+                else:
+                    files[path] = File(data)
+
+        return apply
 
     def InspectFile(self, request: Any, context: Any) -> Any:
         self._count("InspectFile")
@@ -648,6 +668,19 @@ def glob_matcher(pattern: str) -> Any:
         index += 1
     compiled = re.compile("".join(regex) + r"\Z", re.DOTALL)
     return lambda path: compiled.match(path) is not None
+
+
+def _add(files: dict[str, File], *, path: str, data: bytes) -> None:
+    """AddFile: appends to the file the commit already has at ``path``."""
+    existing = files.get(path)
+    files[path] = File((existing.data if existing else b"") + data)
+
+
+def _delete(files: dict[str, File], *, path: str) -> None:
+    """DeleteFile: the path and everything under it."""
+    under = path.rstrip("/") + "/"
+    for name in [p for p in files if p == path or p.startswith(under)]:
+        del files[name]
 
 
 class _AbortInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]

@@ -77,12 +77,17 @@ def test_boto3_through_the_gateway(cluster: tuple[PachydermBackend, str]) -> Non
         etags = []
         for number, data in enumerate(parts, start=1):
             answer = s3.upload_part(
-                Bucket="out", Key="big/multi.bin", UploadId=upload["UploadId"],
-                PartNumber=number, Body=data,
+                Bucket="out",
+                Key="big/multi.bin",
+                UploadId=upload["UploadId"],
+                PartNumber=number,
+                Body=data,
             )
             etags.append({"PartNumber": number, "ETag": answer["ETag"]})
         done = s3.complete_multipart_upload(
-            Bucket="out", Key="big/multi.bin", UploadId=upload["UploadId"],
+            Bucket="out",
+            Key="big/multi.bin",
+            UploadId=upload["UploadId"],
             MultipartUpload={"Parts": etags},
         )
         digest = hashlib.md5(b"".join(hashlib.md5(p).digest() for p in parts)).hexdigest()

@@ -122,9 +122,7 @@ def test_a_file_and_a_directory_of_one_name_are_refused(
     assert pfs.inspect_branch(REPO, "master").head == oref.id
 
 
-def test_glob_characters_in_keys_read_back_exactly(
-    pfs: PachydermBackend, oref: CommitRef
-) -> None:
+def test_glob_characters_in_keys_read_back_exactly(pfs: PachydermBackend, oref: CommitRef) -> None:
     keys = ["a*", "a[1]", "a?", "a{b,c}", "ab", "a1", "back\\slash", "bang!"]
     for key in keys:
         pfs.put_file(oref, key, [key.encode()])
@@ -200,6 +198,29 @@ def test_staging_commits_leave_nothing_behind(pfs: PachydermBackend, server: PFS
     assert repo.branches == {}
     assert repo.commits == {}
     assert pfs.list_commits(REPO) == []
+
+
+def test_concurrent_writes_into_one_commit_all_land(
+    pfs: PachydermBackend, server: PFSServer, oref: CommitRef
+) -> None:
+    # boto3's upload_file sends the parts of a multipart upload in parallel, into one staging
+    # commit; pachd adds each ModifyFile call to the commit as a fileset of its own.
+    parts = {f"{n:05d}": bytes([n]) * 1000 for n in range(1, 13)}
+    start = threading.Barrier(len(parts))
+
+    def put(key: str) -> None:
+        start.wait()
+        pfs.put_file(oref, key, [parts[key]])
+
+    threads = [threading.Thread(target=put, args=(key,)) for key in parts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {i.path: i.etag for i in pfs.walk_files(oref)} == {k: md5(v) for k, v in parts.items()}
+    assert {p: d for p, d in pfs_files(server, oref.id).items() if p.count("/") == 1} == {
+        "/" + k: v for k, v in parts.items()
+    }
 
 
 def test_provenance_and_branch_are_noted_in_the_description(pfs: PachydermBackend) -> None:
@@ -446,9 +467,13 @@ def test_environment_precedence(tmp_path: Path) -> None:
     found = connection_from_environment({"PACH_CONFIG": str(path)}, home=home)
     assert (found.target, found.tls, found.auth_token) == ("pachd.prod:443", True, "tok")
     assert found.root_certs == b"-----BEGIN"
-    env = {"PACH_CONFIG": str(path), "PACHD_PEER_SERVICE_HOST": "10.1.2.3",
-           "PACHD_PEER_SERVICE_PORT": "30653", "PACHD_SERVICE_HOST": "10.9.9.9",
-           "PACHD_SERVICE_PORT": "30650"}
+    env = {
+        "PACH_CONFIG": str(path),
+        "PACHD_PEER_SERVICE_HOST": "10.1.2.3",
+        "PACHD_PEER_SERVICE_PORT": "30653",
+        "PACHD_SERVICE_HOST": "10.9.9.9",
+        "PACHD_SERVICE_PORT": "30650",
+    }
     assert connection_from_environment(env, home=home).target == "10.1.2.3:30653"
     env["PACHD_ADDRESS"] = "grpc://explicit:1"
     env["PACH_PYTHON_AUTH_TOKEN"] = "env-token"
