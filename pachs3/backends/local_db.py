@@ -10,6 +10,7 @@ the same between threads and between processes.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 import sqlite3
@@ -155,6 +156,26 @@ def _create_database(root: Path, db: Path) -> None:
     for sub in (BLOB_DIR, TMP_DIR):
         (root / sub).mkdir(exist_ok=True)
     tmp = root / TMP_DIR / f"init-{os.getpid()}-{uuid.uuid4().hex}.db"
+    # Held like every writer's temporary file: another process opening the store meanwhile
+    # sweeps tmp/ of files whose writer is gone (no flock), and a creator stalled for a couple
+    # of seconds under load must not look gone (seen: a concurrent creator's file swept).
+    guard = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        _build_database(tmp)
+        fsync_path(tmp)
+        try:
+            os.link(tmp, db)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    finally:
+        os.close(guard)
+    fsync_path(root)
+
+
+def _build_database(tmp: Path) -> None:
     con = sqlite3.connect(tmp, isolation_level=None)
     try:
         con.executescript(f"BEGIN; {SCHEMA} COMMIT;")
@@ -168,14 +189,6 @@ def _create_database(root: Path, db: Path) -> None:
         con.execute("COMMIT")
     finally:
         con.close()
-    fsync_path(tmp)
-    try:
-        os.link(tmp, db)
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
-    fsync_path(root)
 
 
 def _check_format(db: Path) -> None:

@@ -158,6 +158,30 @@ def test_many_processes_creating_one_store_at_once(tmp_path: Path) -> None:
         assert [r.name for r in store.list_repos()] == ["r0", "r1", "r2", "r3"]
 
 
+def test_a_sweep_during_creation_spares_the_creators_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process opening the store sweeps tmp/ of files whose writer is gone; a creator
+    that stalls while building the database must not look gone (a flake under load)."""
+    from pachs3.backends import local_db
+    from pachs3.backends.local_blobs import BlobStore
+
+    root = tmp_path / "store"
+    build = local_db._build_database
+    swept: list[int] = []
+
+    def build_then_sweep(tmp: Path) -> None:
+        build(tmp)
+        # What a concurrent opener does, with any age counting as old enough.
+        swept.append(BlobStore(root, durable=False).sweep_temp(min_age=0))
+
+    monkeypatch.setattr(local_db, "_build_database", build_then_sweep)
+    with LocalStore(root) as store:
+        store.create_repo("r")
+        assert [r.name for r in store.list_repos()] == ["r"]
+    assert swept == [0]
+
+
 def test_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="durability"):
         LocalStore(tmp_path, durability="sometimes")  # type: ignore[arg-type]
