@@ -18,11 +18,14 @@ from pachs3.backends.base import (
     AlreadyExists,
     Backend,
     BackendError,
+    ByteStream,
     CommitInfo,
     Conflict,
+    FileOpener,
     NotFound,
     NotSupported,
     PermissionDenied,
+    ReadSpan,
     Truncated,
     Unavailable,
 )
@@ -69,7 +72,7 @@ from pachs3.core.plans import (
     WriteFile,
     WritePart,
 )
-from pachs3.core.ranges import parse_copy_range, parse_range
+from pachs3.core.ranges import ByteRange, parse_copy_range, parse_range
 from pachs3.core.refs import CommitRef, FileInfo
 from pachs3.core.xml import parse_complete_multipart, parse_delete_objects
 
@@ -133,29 +136,66 @@ READ_ATTEMPTS = 3
 
 
 def _read_file(plan: Plan, backend: Backend, body: Body) -> Outcome:
-    """Headers come from one inspection and the bytes from that same version: the read names
-    the etag it inspected, and a concurrent overwrite in ``out`` makes it start over."""
+    """Headers come from one inspection and the bytes from that same version.
+
+    A backend that can (``FileOpener``) answers both from one snapshot; otherwise the read
+    names the etag it inspected, and a concurrent overwrite in ``out`` makes it start over.
+    """
     read = cast(ReadFile, plan)
+    open_file = getattr(backend, "open_file", None)
+    if open_file is not None and not read.head_only:
+        decisions: list[_ReadDecision] = []
+
+        def choose(info: FileInfo) -> ReadSpan | None:
+            decisions.append(_decide(read, info))
+            return decisions[-1].span
+
+        info, stream = cast(FileOpener, backend).open_file(read.ref, read.path, choose)
+        return decisions[-1].outcome(info, stream)
     for _attempt in range(READ_ATTEMPTS):
         info = backend.inspect_file(read.ref, read.path)
-        if _check_conditions(read.conditions, info) == "not-modified":
-            return FileRead(info=info, body=None, not_modified=True)
-        if read.part_number not in (None, 1):
-            # Objects are stored whole; part 1 is the whole object, as AWS answers for a
-            # single-part object.
-            raise errors.InvalidRange(headers=(("content-range", f"bytes */{info.size}"),))
-        byte_range = parse_range(read.range_header, info.size)
-        if read.head_only:
-            return FileRead(info=info, body=None, range=byte_range)
-        offset, length = (byte_range.start, byte_range.length) if byte_range else (0, info.size)
+        decision = _decide(read, info)
+        if decision.span is None:
+            return decision.outcome(info, None)
+        offset, length = decision.span
         try:
             stream = backend.read_file(
                 read.ref, read.path, offset=offset, length=length, etag=info.etag
             )
         except Conflict:
             continue
-        return FileRead(info=info, body=stream, range=byte_range)
+        return decision.outcome(info, stream)
     raise errors.SlowDown("The object is being overwritten faster than it can be read.")
+
+
+@dataclass(frozen=True, slots=True)
+class _ReadDecision:
+    """What a GET or HEAD answers for one version of a file, before any byte is read."""
+
+    span: ReadSpan | None
+    """The bytes to read; None for none (HEAD, 304)."""
+    byte_range: ByteRange | None = None
+    not_modified: bool = False
+
+    def outcome(self, info: FileInfo, stream: ByteStream | None) -> FileRead:
+        if self.not_modified:
+            return FileRead(info=info, body=None, not_modified=True)
+        return FileRead(info=info, body=stream, range=self.byte_range)
+
+
+def _decide(read: ReadFile, info: FileInfo) -> _ReadDecision:
+    """Conditions, part number and range against ``info``; raises the S3 error they deserve."""
+    if _check_conditions(read.conditions, info) == "not-modified":
+        return _ReadDecision(span=None, not_modified=True)
+    if read.part_number not in (None, 1):
+        # Objects are stored whole; part 1 is the whole object, as AWS answers for a
+        # single-part object.
+        raise errors.InvalidRange(headers=(("content-range", f"bytes */{info.size}"),))
+    byte_range = parse_range(read.range_header, info.size)
+    if read.head_only:
+        return _ReadDecision(span=None, byte_range=byte_range)
+    span = (byte_range.start, byte_range.length) if byte_range else (0, info.size)
+    return _ReadDecision(span=span, byte_range=byte_range)
 
 
 def _check_conditions(conditions: ReadConditions, info: FileInfo) -> str:

@@ -34,7 +34,7 @@ Error family (the executor maps each to one S3 error in a table)::
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
@@ -247,6 +247,30 @@ class FileLister(Protocol):
         Ascending UTF-8 byte order, lazily; each call is a fresh seek in an index (callers skip a
         whole common prefix by starting a new walk after it), so the cost of reaching a position
         does not grow with how many paths precede it. Close the iterator to stop early.
+        """
+        ...
+
+
+ReadSpan = tuple[int, int | None]
+"""``(offset, length)`` of a read; length None: to the end of the file."""
+
+
+class FileOpener(Protocol):
+    """An optional reader capability: inspect and read a file from one snapshot.
+
+    The gateway's GET otherwise inspects, decides (conditions, range) and then reads naming the
+    etag it saw, retrying if the file changed in between; a backend that offers this answers
+    with one lookup and no retry.
+    """
+
+    def open_file(
+        self, ref: CommitRef, path: str, choose: Callable[[FileInfo], ReadSpan | None]
+    ) -> tuple[FileInfo, ByteStream | None]:
+        """The file's info and a stream of the span ``choose(info)`` names (no stream for None).
+
+        ``choose`` runs once, on the version the stream will read; whatever it raises
+        propagates unchanged, before any byte. NotFound('file') as ``inspect_file``; the stream
+        behaves as ``read_file``'s (clipped to the file; Truncated rather than short).
         """
         ...
 

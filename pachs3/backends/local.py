@@ -43,6 +43,7 @@ from .base import (
     Conflict,
     FileInfo,
     NotFound,
+    ReadSpan,
     RepoInfo,
 )
 from .local_blobs import (
@@ -377,12 +378,48 @@ class LocalStore:
         """
         if offset < 0 or (length is not None and length < 0):
             raise ValueError("offset and length must not be negative")
+
+        def check(row: Row) -> ReadSpan:
+            if etag is not None and _row_etag(row) != etag:
+                raise Conflict(f"{path} changed: it is no longer the version {etag}")
+            return offset, length
+
+        _info, stream = self._open(ref, path, check)
+        assert stream is not None
+        return stream
+
+    def open_file(
+        self, ref: CommitRef, path: str, choose: Callable[[FileInfo], ReadSpan | None]
+    ) -> tuple[FileInfo, Generator[bytes, None, None] | None]:
+        """Inspect and read in one snapshot (``FileOpener``): one lookup for a whole GET."""
+        info: FileInfo | None = None
+
+        def decide(row: Row) -> ReadSpan | None:
+            nonlocal info
+            info = self._file_info(row)
+            span = choose(info)
+            if span is not None and (span[0] < 0 or (span[1] is not None and span[1] < 0)):
+                raise ValueError("offset and length must not be negative")
+            return span
+
+        _row, stream = self._open(ref, path, decide)
+        assert info is not None  # decide ran: _open raises NotFound before it otherwise
+        return info, stream
+
+    def _open(
+        self, ref: CommitRef, path: str, decide: Callable[[Row], ReadSpan | None]
+    ) -> tuple[Row, Generator[bytes, None, None] | None]:
+        """Find the entry and, if ``decide(entry)`` names a span, a stream of it: one snapshot.
+
+        The stream reads that version whatever is written later.
+        """
         with self._db.read() as con:
             found, row = find_file(con, ref, encode_path(path))
             if row is None:
                 raise NotFound("file", f"{ref.repo}@{found.id}:{path}")
-            if etag is not None and _row_etag(row) != etag:
-                raise Conflict(f"{path} changed: it is no longer the version {etag}")
+            span = decide(row)
+            if span is None:
+                return row, None
             segments = decode_segments(row[SEGS], row[SIZE])
             # A small file (the common case) is one inline content: fetch it now, in the same
             # snapshot as its entry, so that a read costs no second round trip later. A bigger
@@ -392,10 +429,11 @@ class LocalStore:
                 content = con.execute(SELECT_INLINE, (segments[0].digest,)).fetchone()
                 data: bytes | None = None if content is None else content[0]
                 inline = lambda _digest: data  # noqa: E731 - a one-content lookup
+        offset, length = span
         size: int = row[SIZE]
         start = min(offset, size)
         count = size - start if length is None else min(length, size - start)
-        return self._blobs.read(segments, start, count, inline)
+        return row, self._blobs.read(segments, start, count, inline)
 
     def _inline(self, digest: bytes) -> bytes | None:
         with self._db.connection() as con:

@@ -20,6 +20,7 @@ from pachs3.backends import (
     CommitRef,
     Conflict,
     LocalStore,
+    NotFound,
     NotSupported,
     StoreError,
     Truncated,
@@ -297,6 +298,47 @@ def test_a_large_upload_that_cannot_succeed_is_refused_before_it_is_received(
     assert os.listdir(store.path / "tmp") == []
     with pytest.raises(Conflict):
         store.put_file(info.ref, "late-small", [b"small"])
+
+
+def test_open_file_decides_and_reads_from_one_snapshot(store: LocalStore) -> None:
+    """``open_file`` (the FileOpener capability a GET uses): ``choose`` sees the version that
+    is then streamed, may ask for no bytes, and whatever it raises comes out unchanged."""
+    big = os.urandom(300_000)  # a blob file, beside an inline one
+    info = store.start_commit("r", "master")
+    store.put_file(info.ref, "small", [b"0123456789"])
+    store.put_file(info.ref, "big", [big])
+    seen: list[str] = []
+
+    def whole(found: object) -> tuple[int, None]:
+        seen.append(getattr(found, "etag", ""))
+        return 0, None
+
+    found, stream = store.open_file(info.ref, "small", whole)
+    assert stream is not None
+    store.put_file(info.ref, "small", [b"replaced"])  # after the decision: not what is read
+    assert b"".join(stream) == b"0123456789"
+    assert seen == [found.etag]
+    assert found.size == 10
+
+    found, stream = store.open_file(info.ref, "big", lambda _info: (299_990, 100))
+    assert stream is not None
+    assert b"".join(stream) == big[299_990:]
+    found, stream = store.open_file(info.ref, "big", lambda _info: None)
+    assert stream is None
+    assert found.size == len(big)
+
+    class Refused(Exception):
+        pass
+
+    def refuse(_info: object) -> None:
+        raise Refused
+
+    with pytest.raises(Refused):
+        store.open_file(info.ref, "big", refuse)
+    with pytest.raises(NotFound):
+        store.open_file(info.ref, "missing", whole)
+    with pytest.raises(ValueError, match="negative"):
+        store.open_file(info.ref, "big", lambda _info: (-1, None))
 
 
 def test_a_failed_upload_leaves_no_file_behind(store: LocalStore) -> None:

@@ -91,6 +91,40 @@ def temp_files(backend: FaultyBackend) -> list[str]:
 # Reads that fail midway
 
 
+def test_a_damaged_blob_never_reads_as_a_whole_object_on_the_one_snapshot_path(
+    tmp_path: Path,
+) -> None:
+    """LocalStore answers a GET with ``open_file`` (entry, checks and stream from one snapshot;
+    the FaultyBackend wrapper above only offers the inspect-then-read path). A blob cut short
+    on disk must still abort the body: Truncated out of the stream, never a short clean end."""
+    from pachs3.backends import Truncated
+
+    with LocalStore(tmp_path / "s") as store:
+        seed_input(store)
+        with SidecarGateway(
+            store, inputs={INPUT_BUCKET: f"{INPUT_BUCKET}@master"}, output="pipeline"
+        ) as gateway:
+            data = store_big(gateway, 3 * MiB)
+            digest = hashlib.sha256(data).hexdigest()
+            blob = Path(store.path) / "blobs" / digest[:2] / digest
+            with open(blob, "r+b") as damaged:
+                damaged.truncate(MiB)
+            head = RequestHead(method="GET", path="/out/big")
+            response = gateway.handle(head, iter([]))
+            assert response.status == 200
+            assert dict(response.headers)["content-length"] == str(len(data))
+            received: list[int] = []
+
+            def drain() -> None:
+                for chunk in response.body:
+                    received.append(len(chunk))
+
+            with pytest.raises(Truncated):
+                drain()
+            response.body.close()
+            assert sum(received) < len(data)
+
+
 @pytest.mark.parametrize("fail_after", [100, 3 * MiB])
 def test_a_read_failing_mid_get_is_a_short_read_on_the_wire(
     fgw: SidecarGateway, faulty: FaultyBackend, serve: Serve, http_impl: str, fail_after: int
