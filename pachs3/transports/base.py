@@ -11,6 +11,7 @@ endpoint build exactly the same ``RequestHead`` for the same request.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from typing import Protocol, runtime_checkable
 from urllib.parse import parse_qsl, quote
@@ -67,6 +68,7 @@ class PreparingHandler(Handler, Protocol):
 # characters) is percent-encoded, so ``RequestHead.path`` is always ASCII and decodes once, in
 # the core, to the bytes the client sent.
 _PATH_SAFE = bytes(range(0x21, 0x7F)).decode("ascii")
+_UNSAFE_IN_PATH = re.compile(r"[\x00-\x20\x7f]")  # what _PATH_SAFE leaves out of ASCII
 
 
 def normalize_raw_path(raw: bytes | str) -> str:
@@ -83,7 +85,7 @@ def normalize_raw_path(raw: bytes | str) -> str:
         text = data.decode("ascii")
     except UnicodeDecodeError:
         return quote(data, safe=_PATH_SAFE)
-    if " " in text or any(ord(c) < 0x21 or ord(c) == 0x7F for c in text):
+    if _UNSAFE_IN_PATH.search(text) is not None:
         return quote(data, safe=_PATH_SAFE)
     return text
 
