@@ -132,6 +132,30 @@ class Oracle:
 # The adapter every client module implements.
 
 
+class ScratchFiles:
+    """Numbered scratch files in one directory: the command-line clients upload from and
+    download to files. ``scratch(data)`` writes a new one; ``scratch()`` names a new one."""
+
+    def __init__(self, root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.root = root
+        self._count = 0
+
+    def __call__(self, data: bytes | None = None) -> Path:
+        self._count += 1
+        path = self.root / f"f{self._count}"
+        if data is not None:
+            path.write_bytes(data)
+        return path
+
+
+def write_tree(root: Path, tree: Mapping[str, bytes]) -> None:
+    """Files under ``root`` at their relative paths (what a client's ``sync`` uploads)."""
+    for name, data in tree.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+
+
 class Adapter:
     """One client, as the battery drives it. Buckets are S3 bucket names, keys S3 keys.
 

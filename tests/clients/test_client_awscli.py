@@ -31,8 +31,10 @@ from clients_support import (
     Missing,
     Oracle,
     Refused,
+    ScratchFiles,
     md5,
     run_full,
+    write_tree,
 )
 
 SPECIAL_NAME = SPECIAL_KEY.removeprefix("dir/")
@@ -144,9 +146,7 @@ class AwsCli(Adapter):
         self.common = ["--endpoint-url", served.endpoint_url]
         if served.ca_file:
             self.common += ["--ca-bundle", str(served.ca_file)]
-        self.scratch = home / "scratch"
-        self.scratch.mkdir(exist_ok=True)
-        self._n = 0
+        self.tmp = ScratchFiles(home / "scratch")
         self.worker = Worker(home / "worker.log")
 
     def aws(self, *args: str, env: dict[str, str] | None = None) -> bytes:
@@ -167,13 +167,6 @@ class AwsCli(Adapter):
     def api(self, *args: str) -> Any:
         out = self.aws("s3api", *args, "--output", "json")
         return json.loads(out) if out.strip() else {}
-
-    def tmp(self, data: bytes | None = None) -> Path:
-        self._n += 1
-        path = self.scratch / f"f{self._n}"
-        if data is not None:
-            path.write_bytes(data)
-        return path
 
     def ls(self, url: str, *flags: str) -> list[str]:
         try:
@@ -314,9 +307,7 @@ class TestAwsCli(ClientBattery):
             "sub/b.bin": BIG[: 9 * MiB],
             f"sub/{SPECIAL_NAME}": b"special\n",
         }
-        for name, data in tree.items():
-            (local / name).parent.mkdir(parents=True, exist_ok=True)
-            (local / name).write_bytes(data)
+        write_tree(local, tree)
         adapter.aws("s3", "sync", str(local), f"s3://{OUT}/synced/")
         assert oracle.files(OUT) == {f"synced/{k}": len(v) for k, v in tree.items()}
         for name, data in tree.items():

@@ -23,10 +23,12 @@ from clients_support import (
     Missing,
     Oracle,
     Refused,
+    ScratchFiles,
     Unsupported,
     binary_version,
     require_binary,
     run,
+    write_tree,
 )
 
 SPECIAL_NAME = SPECIAL_KEY.removeprefix("dir/")
@@ -55,9 +57,7 @@ class Rclone(Adapter):
             RCLONE_CONFIG_GW_SECRET_ACCESS_KEY="any-secret",
             RCLONE_CONFIG_GW_ENDPOINT=served.endpoint_url,
         )
-        self.scratch = home / "scratch"
-        self.scratch.mkdir(exist_ok=True)
-        self._n = 0
+        self.tmp = ScratchFiles(home / "scratch")
 
     def rclone(self, *args: str) -> bytes:
         return run(
@@ -75,13 +75,6 @@ class Rclone(Adapter):
             ],
             env=self.env,
         )
-
-    def tmp(self, data: bytes | None = None) -> Path:
-        self._n += 1
-        path = self.scratch / f"f{self._n}"
-        if data is not None:
-            path.write_bytes(data)
-        return path
 
     def list_buckets(self) -> list[str]:
         return [line.rstrip("/") for line in self.rclone("lsf", "gw:").decode().splitlines()]
@@ -195,9 +188,7 @@ class TestRclone(ClientBattery):
             f"sub/{SPECIAL_NAME}": b"special\n",
             "empty": b"",
         }
-        for name, data in tree.items():
-            (local / name).parent.mkdir(parents=True, exist_ok=True)
-            (local / name).write_bytes(data)
+        write_tree(local, tree)
         adapter.rclone("sync", str(local), f"gw:{OUT}/synced")
         assert oracle.files(OUT) == {f"synced/{k}": len(v) for k, v in tree.items()}
         for name, data in tree.items():

@@ -22,10 +22,12 @@ from clients_support import (
     Missing,
     Oracle,
     Refused,
+    ScratchFiles,
     Unsupported,
     binary_version,
     require_binary,
     run,
+    write_tree,
 )
 
 SPECIAL_NAME = SPECIAL_KEY.removeprefix("dir/")
@@ -58,22 +60,13 @@ class S3cmd(Adapter):
         self.binary = binary
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "S3CMD"))}
         self.env["HOME"] = str(home)
-        self.scratch = home / "scratch"
-        self.scratch.mkdir(exist_ok=True)
-        self._n = 0
+        self.tmp = ScratchFiles(home / "scratch")
 
     def s3cmd(self, *args: str) -> bytes:
         return run(
             [self.binary, "-c", str(self.config), "--no-progress", *args],
             env=self.env,
         )
-
-    def tmp(self, data: bytes | None = None) -> Path:
-        self._n += 1
-        path = self.scratch / f"f{self._n}"
-        if data is not None:
-            path.write_bytes(data)
-        return path
 
     def list_buckets(self) -> list[str]:
         out = self.s3cmd("ls").decode().splitlines()
@@ -186,9 +179,7 @@ class TestS3cmd(ClientBattery):
             f"sub/{SPECIAL_NAME}": b"special\n",
             "empty": b"",
         }
-        for name, data in tree.items():
-            (local / name).parent.mkdir(parents=True, exist_ok=True)
-            (local / name).write_bytes(data)
+        write_tree(local, tree)
         adapter.s3cmd("sync", f"{local}/", f"s3://{OUT}/synced/")
         assert oracle.files(OUT) == {f"synced/{k}": len(v) for k, v in tree.items()}
         for name, data in tree.items():
