@@ -142,16 +142,17 @@ def _read_file(plan: Plan, backend: Backend, body: Body) -> Outcome:
     names the etag it inspected, and a concurrent overwrite in ``out`` makes it start over.
     """
     read = cast(ReadFile, plan)
-    open_file = getattr(backend, "open_file", None)
-    if open_file is not None and not read.head_only:
-        decisions: list[_ReadDecision] = []
+    if hasattr(backend, "open_file") and not read.head_only:
+        decision: _ReadDecision | None = None
 
         def choose(info: FileInfo) -> ReadSpan | None:
-            decisions.append(_decide(read, info))
-            return decisions[-1].span
+            nonlocal decision
+            decision = _decide(read, info)
+            return decision.span
 
         info, stream = cast(FileOpener, backend).open_file(read.ref, read.path, choose)
-        return decisions[-1].outcome(info, stream)
+        assert decision is not None, "open_file calls choose before it answers"
+        return decision.outcome(info, stream)
     for _attempt in range(READ_ATTEMPTS):
         info = backend.inspect_file(read.ref, read.path)
         decision = _decide(read, info)

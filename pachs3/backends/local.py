@@ -397,10 +397,7 @@ class LocalStore:
         def decide(row: Row) -> ReadSpan | None:
             nonlocal info
             info = self._file_info(row)
-            span = choose(info)
-            if span is not None and (span[0] < 0 or (span[1] is not None and span[1] < 0)):
-                raise ValueError("offset and length must not be negative")
-            return span
+            return choose(info)
 
         _row, stream = self._open(ref, path, decide)
         assert info is not None  # decide ran: _open raises NotFound before it otherwise
@@ -430,6 +427,8 @@ class LocalStore:
                 data: bytes | None = None if content is None else content[0]
                 inline = lambda _digest: data  # noqa: E731 - a one-content lookup
         offset, length = span
+        if offset < 0 or (length is not None and length < 0):
+            raise ValueError("offset and length must not be negative")
         size: int = row[SIZE]
         start = min(offset, size)
         count = size - start if length is None else min(length, size - start)
