@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pachs3.backends import CommitRef, LocalStore  # noqa: E402
-from pachs3.backends.local_blobs import INLINE_MAX  # noqa: E402
+from pachs3.backends.local.blobs import INLINE_MAX  # noqa: E402
 
 DURABILITIES = ("process-crash", "power-loss")
 MIB = 1 << 20

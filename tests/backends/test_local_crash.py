@@ -20,7 +20,7 @@ import pytest
 import store_workload as wl
 
 from pachs3.backends import LocalStore
-from pachs3.backends.local_blobs import INLINE_MAX
+from pachs3.backends.local.blobs import INLINE_MAX
 
 KILLS = 24
 WORKLOAD = Path(wl.__file__)

@@ -24,7 +24,7 @@ from pachs3.backends import (
     Truncated,
     commit,
 )
-from pachs3.backends.local_blobs import INLINE_MAX, SPILL_SIZE
+from pachs3.backends.local.blobs import INLINE_MAX, SPILL_SIZE
 
 
 @pytest.fixture(params=["process-crash", "power-loss"])

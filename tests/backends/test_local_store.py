@@ -27,8 +27,8 @@ from pachs3.backends import (
     Unavailable,
     commit,
 )
-from pachs3.backends.local_blobs import INLINE_MAX
-from pachs3.backends.local_layers import MERGE_RATIO, layers_to_merge, upper_bound
+from pachs3.backends.local.blobs import INLINE_MAX
+from pachs3.backends.local.layers import MERGE_RATIO, layers_to_merge, upper_bound
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -164,8 +164,8 @@ def test_a_sweep_during_creation_spares_the_creators_file(
 ) -> None:
     """Another process opening the store sweeps tmp/ of files whose writer is gone; a creator
     that stalls while building the database must not look gone (a flake under load)."""
-    from pachs3.backends import local_db
-    from pachs3.backends.local_blobs import BlobStore
+    from pachs3.backends.local import database as local_db
+    from pachs3.backends.local.blobs import BlobStore
 
     root = tmp_path / "store"
     build = local_db._build_database
@@ -230,7 +230,7 @@ def test_a_verified_body_is_hashed_once_and_stored_at_the_same_address(
     lands exactly where hashing it itself would put it."""
     import hashlib
 
-    from pachs3.backends import local_blobs
+    from pachs3.backends.local import blobs as local_blobs
     from pachs3.core.body import VerifiedBody
     from pachs3.core.plans import BodySpec
 
@@ -280,7 +280,7 @@ def test_a_large_upload_that_cannot_succeed_is_refused_before_it_is_received(
 ) -> None:
     """A small body is checked once, inside the write; a large one also before it spills, so a
     write to a finished commit does not first receive (and store) a gigabyte."""
-    from pachs3.backends.local_blobs import SPILL_SIZE
+    from pachs3.backends.local.blobs import SPILL_SIZE
 
     with commit(store, "r", "master") as info:
         store.put_file(info.ref, "x", [b"x"])

@@ -29,19 +29,12 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from .local_db import Database
+from .database import Database
+from .schema import Entry, merge_into_layer, scan_layer, select_path_in_layers
 
 MERGE_RATIO = 4
 MAX_LAYERS = 16
 FIRST_PAGE = 16
-
-# Column order of an entry as the functions here return it (a sqlite row tuple).
-ENTRY_COLUMNS = "path, size, md5, etag, modified_us, changed_by, meta, segs"
-PATH, SIZE, MD5, ETAG, MODIFIED, CHANGED_BY, META, SEGS = range(8)
-
-Row = tuple[Any, ...]
-
-INSERT_ENTRY = f"INSERT OR REPLACE INTO entries (layer, {ENTRY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
 
 
 def encode_path(path: str) -> bytes:
@@ -66,26 +59,22 @@ def upper_bound(prefix: bytes) -> bytes | None:
 # Reading a view
 
 
-def lookup(con: sqlite3.Connection, layers: Sequence[int], path: bytes) -> Row | None:
+def lookup(con: sqlite3.Connection, layers: Sequence[int], path: bytes) -> Entry | None:
     """The visible entry at ``path`` in the view ``layers``, or None (absent or deleted)."""
     if not layers:
         return None
-    marks = ",".join("?" * len(layers))
-    rows = con.execute(
-        f"SELECT layer, {ENTRY_COLUMNS} FROM entries WHERE path = ? AND layer IN ({marks})",
-        (path, *layers),
-    ).fetchall()
+    rows = con.execute(select_path_in_layers(len(layers)), (path, *layers)).fetchall()
     if not rows:
         return None
     rank = {layer: position for position, layer in enumerate(layers)}
-    newest = min(rows, key=lambda row: rank[row[0]])
-    entry: Row = tuple(newest[1:])
-    return None if entry[SIZE] is None else entry
+    _layer, *columns = min(rows, key=lambda row: rank[row[0]])
+    entry = Entry._make(columns)
+    return None if entry.size is None else entry
 
 
 def walk(
     db: Database, layers: Sequence[int], *, prefix: bytes, start_after: bytes, page_size: int
-) -> Iterator[Row]:
+) -> Iterator[Entry]:
     """The visible entries of a view in path order, within ``prefix`` and after ``start_after``."""
     if start_after >= prefix:
         lower, inclusive = start_after, False
@@ -97,7 +86,7 @@ def walk(
         for layer in layers
     ]
     if len(cursors) == 1:
-        return (row for row in cursors[0] if row[SIZE] is not None)
+        return (entry for entry in cursors[0] if entry.size is not None)
     return _merge(cursors)
 
 
@@ -109,49 +98,41 @@ def _scan(
     inclusive: bool,
     upper: bytes | None,
     page_size: int,
-) -> Iterator[Row]:
+) -> Iterator[Entry]:
     """One layer's entries in path order, fetched a page per short query (no open cursor)."""
-    bound = " AND path < :upper" if upper is not None else ""
-    first = (
-        f"SELECT {ENTRY_COLUMNS} FROM entries WHERE layer = :layer AND path "
-        f"{'>=' if inclusive else '>'} :lower{bound} ORDER BY path LIMIT :n"
-    )
-    after = (
-        f"SELECT {ENTRY_COLUMNS} FROM entries WHERE layer = :layer AND path > :lower{bound} "
-        "ORDER BY path LIMIT :n"
-    )
+    bounded = upper is not None
     # The first page is small and pages then grow to page_size: a caller that only wants the
     # first entry (a delimiter listing seeking past a common prefix) does not pay for a full
     # page, and a long walk soon runs at full pages.
     limit = min(FIRST_PAGE, page_size)
     params: dict[str, Any] = {"layer": layer, "lower": lower, "upper": upper, "n": limit}
-    sql = first
+    sql = scan_layer(inclusive=inclusive, bounded=bounded)
     while True:
         with db.connection() as con:
             rows = con.execute(sql, params).fetchall()
-        yield from rows
+        yield from map(Entry._make, rows)
         if len(rows) < limit:
             return
-        params["lower"] = rows[-1][PATH]
+        params["lower"] = rows[-1][0]  # the path: the first column, as in Entry
         limit = params["n"] = min(limit * 4, page_size)
-        sql = after
+        sql = scan_layer(inclusive=False, bounded=bounded)
 
 
-def _merge(cursors: Sequence[Iterator[Row]]) -> Iterator[Row]:
+def _merge(cursors: Sequence[Iterator[Entry]]) -> Iterator[Entry]:
     ranked = [_ranked(rank, cursor) for rank, cursor in enumerate(cursors)]
     previous: bytes | None = None
-    for path, _rank, row in heapq.merge(*ranked):
+    for path, _rank, entry in heapq.merge(*ranked):
         if path == previous:
             continue  # an older layer's entry for a path a newer layer already decided
         previous = path
-        if row[SIZE] is not None:
-            yield row
+        if entry.size is not None:
+            yield entry
 
 
-def _ranked(rank: int, cursor: Iterator[Row]) -> Iterator[tuple[bytes, int, Row]]:
-    # (path, rank) is unique, so heapq never compares the rows themselves.
-    for row in cursor:
-        yield row[PATH], rank, row
+def _ranked(rank: int, cursor: Iterator[Entry]) -> Iterator[tuple[bytes, int, Entry]]:
+    # (path, rank) is unique, so heapq never compares the entries themselves.
+    for entry in cursor:
+        yield entry.path, rank, entry
 
 
 # --------------------------------------------------------------------------------------------
@@ -177,21 +158,7 @@ def merge_layers(
     When the sources reach the bottom of the view, tombstones have nothing left to hide and are
     dropped.
     """
-    selects: list[str] = []
     params: list[int] = []
     for position, layer in enumerate(sources):
-        newer = sources[:position]
-        where = "o.layer = ?"
-        if bottom:
-            where += " AND o.size IS NOT NULL"
-        if newer:
-            marks = ",".join("?" * len(newer))
-            where += (
-                " AND NOT EXISTS (SELECT 1 FROM entries AS n"
-                f" WHERE n.path = o.path AND n.layer IN ({marks}))"
-            )
-        selects.append(f"SELECT ?, {ENTRY_COLUMNS} FROM entries AS o WHERE {where}")
-        params += [target, layer, *newer]
-    # Sorted by path so the new layer's b-tree is built by appending.
-    sql = f"INSERT INTO entries (layer, {ENTRY_COLUMNS}) {' UNION ALL '.join(selects)} ORDER BY 2"
-    return con.execute(sql, params).rowcount
+        params += [target, layer, *sources[:position]]
+    return con.execute(merge_into_layer(len(sources), bottom=bottom), params).rowcount

@@ -46,8 +46,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, NamedTuple, cast
 
-from .base import DigestedChunks, Truncated, known_digests
-from .local_db import BLOB_DIR, TMP_DIR, fsync_path
+from ..base import DigestedChunks, Truncated, known_digests
+from .database import fsync_path
+from .schema import BLOB_DIR, TMP_DIR
 
 DIGEST_SIZE = 32  # SHA-256
 DEFAULT_CHUNK_SIZE = 1 << 20
@@ -59,9 +60,6 @@ INLINE_MAX = 32 << 10
 SPILL_SIZE = max(256 << 10, INLINE_MAX)
 # A temporary file younger than this is never swept: its writer may not have locked it yet.
 TEMP_MIN_AGE = 2.0
-
-INSERT_INLINE = "INSERT OR IGNORE INTO inline_blobs (digest, data) VALUES (?, ?)"
-SELECT_INLINE = "SELECT data FROM inline_blobs WHERE digest = ?"
 
 
 class Segment(NamedTuple):
@@ -228,8 +226,8 @@ class BlobStore:
     def install(self, staged: Staged) -> None:
         """Put a staged blob file at its address. Call while holding the store's write lock.
 
-        Inline contents are not this method's business: the caller inserts them (``INSERT_INLINE``)
-        in the transaction that inserts their entry.
+        Inline contents are not this method's business: the caller inserts them
+        (``schema.INSERT_INLINE``) in the transaction that inserts their entry.
         """
         if staged.digest is None or staged.inline or self._present(staged):
             return  # nothing to store, or a duplicate: release() drops our copy

@@ -11,16 +11,31 @@ import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
-from .base import DEFAULT_PROJECT, CommitInfo, CommitRef, Conflict, NotFound, NotSupported, RepoInfo
-from .local_blobs import Staged, encode_whole
-from .local_db import from_us
-from .local_layers import ENTRY_COLUMNS, SIZE, Row, encode_path, lookup
-
-COMMIT_COLUMNS = (
-    "seq, id, repo, branch, parent, started_us, finished_us, provenance, description, error, "
-    "own_layer, layers"
+from ..base import (
+    DEFAULT_PROJECT,
+    CommitInfo,
+    CommitRef,
+    Conflict,
+    NotFound,
+    NotSupported,
+    RepoInfo,
+)
+from .blobs import Staged, encode_whole
+from .database import from_us
+from .layers import encode_path, lookup
+from .schema import (
+    FILE_COMMIT_WIDTH,
+    FILE_LOOKUP,
+    INSERT_EMPTY_BRANCH,
+    SELECT_BRANCH_HEAD,
+    SELECT_COMMIT,
+    SELECT_COMMIT_BY_ID,
+    SELECT_REPO,
+    Entry,
+    FileCommit,
+    RepoRow,
 )
 
 
@@ -43,9 +58,23 @@ class CommitRow:
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> CommitRow:
-        fields = list(row)
-        fields[11] = parse_layers(fields[11])
-        return cls(*fields)
+        """From the columns of ``schema.COMMIT_COLUMNS``: this class's fields, in order."""
+        (seq, id_, repo, branch, parent, started, finished, provenance, description, error,
+         own_layer, layers) = row  # fmt: skip
+        return cls(
+            seq=seq,
+            id=id_,
+            repo=repo,
+            branch=branch,
+            parent=parent,
+            started_us=started,
+            finished_us=finished,
+            provenance=provenance,
+            description=description,
+            error=error,
+            own_layer=own_layer,
+            layers=parse_layers(layers),
+        )
 
     @property
     def is_open(self) -> bool:
@@ -78,35 +107,32 @@ def parse_layers(text: str) -> tuple[int, ...]:
 NO_BRANCH = object()
 
 
-def repo_row(con: sqlite3.Connection, repo: str) -> Any:
-    return con.execute(
-        "SELECT name, created_us, description FROM repos WHERE name = ?", (repo,)
-    ).fetchone()
+def repo_row(con: sqlite3.Connection, repo: str) -> RepoRow | None:
+    row = con.execute(SELECT_REPO, (repo,)).fetchone()
+    return None if row is None else RepoRow._make(row)
 
 
-def require_repo(con: sqlite3.Connection, repo: str, project: str = DEFAULT_PROJECT) -> Any:
+def require_repo(con: sqlite3.Connection, repo: str, project: str = DEFAULT_PROJECT) -> RepoRow:
     row = None if project != DEFAULT_PROJECT else repo_row(con, repo)
     if row is None:
         raise NotFound("repo", repo if project == DEFAULT_PROJECT else f"{project}/{repo}")
     return row
 
 
-def repo_info(row: Sequence[Any]) -> RepoInfo:
-    return RepoInfo(name=row[0], created=from_us(row[1]), description=row[2])
+def repo_info(row: RepoRow) -> RepoInfo:
+    return RepoInfo(name=row.name, created=from_us(row.created_us), description=row.description)
 
 
 def branch_head(con: sqlite3.Connection, repo: str, branch: str) -> Any:
     """The branch's head id, None for an empty branch, or ``NO_BRANCH``."""
-    row = con.execute(
-        "SELECT head FROM branches WHERE repo = ? AND name = ?", (repo, branch)
-    ).fetchone()
+    row = con.execute(SELECT_BRANCH_HEAD, (repo, branch)).fetchone()
     return NO_BRANCH if row is None else row[0]
 
 
 def ensure_branch(con: sqlite3.Connection, repo: str, branch: str) -> str | None:
     head = branch_head(con, repo, branch)
     if head is NO_BRANCH:
-        con.execute("INSERT INTO branches (repo, name, head) VALUES (?, ?, NULL)", (repo, branch))
+        con.execute(INSERT_EMPTY_BRANCH, (repo, branch))
         return None
     assert head is None or isinstance(head, str)
     return head
@@ -114,15 +140,11 @@ def ensure_branch(con: sqlite3.Connection, repo: str, branch: str) -> str | None
 
 def find_commit(con: sqlite3.Connection, repo: str, ref: str) -> CommitRow:
     """``ref`` is a commit id of ``repo``, or a branch name meaning its head."""
-    row = con.execute(
-        f"SELECT {COMMIT_COLUMNS} FROM commits WHERE id = ? AND repo = ?", (ref, repo)
-    ).fetchone()
+    row = con.execute(SELECT_COMMIT, (ref, repo)).fetchone()
     if row is None:
         head = branch_head(con, repo, ref)
         if isinstance(head, str):
-            row = con.execute(
-                f"SELECT {COMMIT_COLUMNS} FROM commits WHERE id = ?", (head,)
-            ).fetchone()
+            row = con.execute(SELECT_COMMIT_BY_ID, (head,)).fetchone()
     if row is None:
         raise NotFound("commit", f"{repo}@{ref}")
     return CommitRow.from_row(row)
@@ -140,60 +162,32 @@ def writable(con: sqlite3.Connection, ref: CommitRef) -> CommitRow:
     return commit
 
 
-def require_file(con: sqlite3.Connection, commit: CommitRow, path: str) -> Row:
-    row = lookup(con, commit.layers, encode_path(path))
-    if row is None:
+def require_file(con: sqlite3.Connection, commit: CommitRow, path: str) -> Entry:
+    entry = lookup(con, commit.layers, encode_path(path))
+    if entry is None:
         raise NotFound("file", f"{commit.repo}@{commit.id}:{path}")
-    return row
-
-
-class FileCommit(NamedTuple):
-    """What ``find_file`` says of the commit it resolved."""
-
-    seq: int
-    id: str
-    finished_us: int | None
-    own_layer: int
-
-
-# The hot path of every small read and write, in one statement (so a read needs no transaction
-# and a write checks its commit and its path in one step): resolve the commit, an id of the repo
-# or else a branch name meaning the branch's head (as find_commit does), and find the newest
-# entry for the path among the commit's layers. json_each walks the layer list (j.key is the
-# position, newest first) and each layer costs one probe of the (layer, path) primary key. The
-# LEFT JOINs keep the commit's row when no layer has the path (or the list is empty).
-_FILE_QUERY = (
-    "SELECT c.seq, c.id, c.finished_us, c.own_layer, "
-    + ", ".join(f"e.{column}" for column in ENTRY_COLUMNS.split(", "))
-    + " FROM commits AS c"
-    " LEFT JOIN json_each(c.layers) AS j"
-    " LEFT JOIN entries AS e ON e.layer = j.value AND e.path = ?3"
-    " WHERE c.repo = ?1 AND c.id = coalesce("
-    "(SELECT id FROM commits WHERE id = ?2 AND repo = ?1),"
-    " (SELECT head FROM branches WHERE repo = ?1 AND name = ?2))"
-    " ORDER BY e.path IS NULL, j.key LIMIT 1"
-)
+    return entry
 
 
 def find_file(
     con: sqlite3.Connection, ref: CommitRef, path: bytes, *, writing: bool = False
-) -> tuple[FileCommit, Row | None]:
+) -> tuple[FileCommit, Entry | None]:
     """The commit ``ref`` names and its visible entry at ``path`` (None: absent or deleted).
 
-    NotFound for a missing repo or commit, as ``find_ref`` raises it; with ``writing``, Conflict
-    if the commit is finished (as ``writable``).
+    One statement (``schema.FILE_LOOKUP``). NotFound for a missing repo or commit, as
+    ``find_ref`` raises it; with ``writing``, Conflict if the commit is finished (as ``writable``).
     """
     if ref.project != DEFAULT_PROJECT:
         require_repo(con, ref.repo, ref.project)
-    row = con.execute(_FILE_QUERY, (ref.repo, ref.id, path)).fetchone()
+    row = con.execute(FILE_LOOKUP, (ref.repo, ref.id, path)).fetchone()
     if row is None:
         find_ref(con, ref)  # says which is missing, the repo or the commit
         raise NotFound("commit", f"{ref.repo}@{ref.id}")  # created since: not there when asked
-    commit = FileCommit(*row[:4])
+    commit = FileCommit._make(row[:FILE_COMMIT_WIDTH])
     if writing and commit.finished_us is not None:
         raise Conflict(f"commit {ref.repo}@{commit.id} is finished; it cannot be written")
-    entry: Row = row[4:]
-    return commit, None if entry[SIZE] is None else entry
+    entry = Entry._make(row[FILE_COMMIT_WIDTH:])
+    return commit, None if entry.size is None else entry
 
 
 def resolve_provenance(con: sqlite3.Connection, refs: Sequence[CommitRef]) -> list[list[str]]:
@@ -219,7 +213,16 @@ def encode_meta(metadata: Mapping[str, str] | None) -> str | None:
     return json.dumps(dict(metadata), ensure_ascii=False, separators=(",", ":"))
 
 
-def put_row(key: bytes, staged: Staged, modified: int, seq: int, meta: str | None) -> Row:
-    # etag NULL means "the md5 hex"; segs is the short form: the file is one whole content.
+def put_entry(key: bytes, staged: Staged, modified: int, seq: int, meta: str | None) -> Entry:
+    # etag None means "the md5 hex"; segs is the short form: the file is one whole content.
     segs = None if staged.digest is None else encode_whole(staged.inline, staged.digest)
-    return (key, staged.size, staged.md5, None, modified, seq, meta, segs)
+    return Entry(
+        path=key,
+        size=staged.size,
+        md5=staged.md5,
+        etag=None,
+        modified_us=modified,
+        changed_by=seq,
+        meta=meta,
+        segs=segs,
+    )

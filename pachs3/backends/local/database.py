@@ -1,4 +1,4 @@
-"""The SQLite side of the local store: on-disk format, opening, connections and transactions.
+"""The SQLite side of the local store: creating and opening it, connections and transactions.
 
 One database file (``store.db``, WAL mode) holds repos, branches, commits and file entries. Every
 thread borrows a connection from a small pool for the length of one transaction, so no connection
@@ -21,90 +21,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from .base import Unavailable
+from ..base import Unavailable
+from .schema import (
+    APPLICATION_ID,
+    BLOB_DIR,
+    DB_NAME,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    INSERT_META,
+    SELECT_META,
+    TABLES,
+    TMP_DIR,
+)
 
 Durability = Literal["process-crash", "power-loss"]
 
-FORMAT_NAME = "pachs3-local"
-# 2: small contents inline in ``inline_blobs``; segment lists say where each segment lives.
-# Version 1 stores are refused with a clear message (no migration: version 1 never shipped).
-FORMAT_VERSION = 2
-# Written into the SQLite header so that a store is recognised even before any table is read.
-APPLICATION_ID = 0x70533301  # "pS3" + 1
-DB_NAME = "store.db"
-BLOB_DIR = "blobs"
-TMP_DIR = "tmp"
 # What a directory may contain before it holds a database: a store whose creation was cut short.
 _PARTIAL_STORE = frozenset({BLOB_DIR, TMP_DIR})
-
-SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-
-CREATE TABLE repos (
-    name        TEXT PRIMARY KEY,
-    created_us  INTEGER NOT NULL,
-    description TEXT NOT NULL
-) WITHOUT ROWID;
-
-CREATE TABLE branches (
-    repo TEXT NOT NULL,
-    name TEXT NOT NULL,
-    head TEXT,
-    PRIMARY KEY (repo, name)
-) WITHOUT ROWID;
-
--- seq orders commits (newest first listings) and is what file entries point at; AUTOINCREMENT
--- so that a seq is never reused and can be cached forever.
-CREATE TABLE commits (
-    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
-    id          TEXT NOT NULL UNIQUE,
-    repo        TEXT NOT NULL,
-    branch      TEXT,
-    parent      TEXT,
-    started_us  INTEGER NOT NULL,
-    finished_us INTEGER,
-    provenance  TEXT NOT NULL,     -- JSON [[repo, id], ...]
-    description TEXT NOT NULL,
-    error       TEXT,
-    own_layer   INTEGER NOT NULL,  -- where this commit's own changes go
-    layers      TEXT NOT NULL      -- JSON [layer id, ...], newest first: the commit's view
-);
-CREATE INDEX commits_by_repo ON commits (repo, seq);
-
--- A layer is a sorted set of changes (puts and tombstones). rows is filled in once the layer
--- can no longer change (its commit finished, or it was built by compaction).
-CREATE TABLE layers (
-    id   INTEGER PRIMARY KEY AUTOINCREMENT,
-    repo TEXT NOT NULL,
-    rows INTEGER
-);
-CREATE INDEX layers_by_repo ON layers (repo);
-
--- path is the UTF-8 of the key as a BLOB so that the index orders it bytewise (S3 order) and
--- prefix bounds can be any byte string. size NULL marks a tombstone. md5 is the raw digest;
--- etag is NULL when it is the md5 hex. segs is the segment list (see local_blobs): where the
--- bytes are, in blob files or in inline_blobs.
-CREATE TABLE entries (
-    layer       INTEGER NOT NULL,
-    path        BLOB NOT NULL,
-    size        INTEGER,
-    md5         BLOB,
-    etag        TEXT,
-    modified_us INTEGER,
-    changed_by  INTEGER,
-    meta        TEXT,
-    segs        BLOB,
-    PRIMARY KEY (layer, path)
-) WITHOUT ROWID;
-
--- Contents up to local_blobs.INLINE_MAX, content-addressed like blob files (digest = SHA-256),
--- so copies and composes reference them without copying bytes. A rowid table (not WITHOUT
--- ROWID): its rows are large, and SQLite stores large rows best in a table b-tree.
-CREATE TABLE inline_blobs (
-    digest BLOB PRIMARY KEY,
-    data   BLOB NOT NULL
-);
-"""
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -178,12 +111,12 @@ def _create_database(root: Path, db: Path) -> None:
 def _build_database(tmp: Path) -> None:
     con = sqlite3.connect(tmp, isolation_level=None)
     try:
-        con.executescript(f"BEGIN; {SCHEMA} COMMIT;")
+        con.executescript(f"BEGIN; {TABLES} COMMIT;")
         con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         con.execute(f"PRAGMA user_version = {FORMAT_VERSION}")
         con.execute("BEGIN")
         con.executemany(
-            "INSERT INTO meta (key, value) VALUES (?, ?)",
+            INSERT_META,
             [("format", FORMAT_NAME), ("version", str(FORMAT_VERSION))],
         )
         con.execute("COMMIT")
@@ -200,7 +133,7 @@ def _check_format(db: Path) -> None:
         app_id = con.execute("PRAGMA application_id").fetchone()[0]
         if app_id != APPLICATION_ID:
             raise StoreError(f"{db} is an SQLite database but not a pachs3 store")
-        meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+        meta = dict(con.execute(SELECT_META).fetchall())
         if meta.get("format") != FORMAT_NAME:
             raise StoreError(f"{db} is not a pachs3 store (format {meta.get('format')!r})")
         version = _version(db, meta.get("version"))
