@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import select
 import signal
 import subprocess
@@ -16,33 +15,9 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.config import Config
+from cli_support import cli_env, pachs3_cli, stop, wait_for_line
 
-import pachs3
 from pachs3.backends.local import LocalStore
-
-PACKAGE_ROOT = Path(pachs3.__file__).resolve().parent.parent
-
-
-def cli_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH")) if p)
-    env.pop("PACHS3_STORE", None)
-    env.update(extra)
-    return env
-
-
-def pachs3_cli(
-    *args: str, cwd: Path | None = None, timeout: float = 120, **env: str
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pachs3.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=cli_env(**env),
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.fixture
@@ -250,11 +225,11 @@ def test_run_interrupted_by_sigterm_finishes_the_output_commit(
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
     )  # fmt: skip
     try:
-        assert _wait_for_line(proc, "transform running", timeout=60)
+        assert wait_for_line(proc, "transform running", timeout=60)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     finally:
-        _stop(proc)
+        stop(proc)
     assert proc.returncode == 130
     assert "interrupted" in err
     with open_store(store) as backend:
@@ -265,40 +240,6 @@ def test_run_interrupted_by_sigterm_finishes_the_output_commit(
 
 # ---------------------------------------------------------------------------------------------
 # serve
-
-
-def _wait_for_line(proc: subprocess.Popen[str], needle: str, *, timeout: float) -> str | None:
-    """The first stdout line containing ``needle``, read straight from the pipe.
-
-    Raw ``os.read`` on the descriptor, not ``readline()``: the text wrapper would buffer a
-    second line that arrived with the first where ``select`` cannot see it, and the wait would
-    then time out with the line already read (a flake seen under load)."""
-    assert proc.stdout is not None
-    fd = proc.stdout.fileno()
-    pending = b""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready:
-            break
-        data = os.read(fd, 65536)
-        if not data:
-            return None
-        pending += data
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            if needle in line.decode("utf-8", "replace"):
-                return line.decode("utf-8", "replace")
-    return None
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait(timeout=30)
-    for pipe in (proc.stdin, proc.stdout, proc.stderr):
-        if pipe is not None:
-            pipe.close()
 
 
 @pytest.fixture
@@ -313,7 +254,7 @@ def served(store: Path, seed_dir: Path) -> Iterator[subprocess.Popen[str]]:
     try:
         yield proc
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -381,12 +322,12 @@ def test_python_transform_output_streams_before_the_job_ends(
     )  # fmt: skip
     try:
         # PYTHONUNBUFFERED is set for the transform, so its line arrives while it still runs.
-        assert _wait_for_line(proc, "first line", timeout=60)
+        assert wait_for_line(proc, "first line", timeout=60)
         assert proc.poll() is None
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
     finally:
-        _stop(proc)
+        stop(proc)
     assert proc.returncode == 130
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -204,8 +205,7 @@ def _seed_repo(store: LocalStore, tmp_path: Path, repo: str, files: dict[str, by
     for name, data in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(data)
-    info, _, _ = commit_paths(store, repo, "master", [root], replace=True)
-    return info.id
+    return commit_paths(store, repo, "master", [root], replace=True).commit.id
 
 
 def test_gateway_from_environment(store: LocalStore, tmp_path: Path) -> None:
@@ -270,10 +270,10 @@ def test_commit_paths_files_by_name_and_directories_by_relative_path(
     (tmp_path / "data" / "sub" / "a.txt").write_bytes(b"aaa")
     (tmp_path / "data" / "b.txt").write_bytes(b"bb")
     (tmp_path / "single.txt").write_bytes(b"s")
-    info, files, size = commit_paths(
+    info, files, size, unchanged = commit_paths(
         store, "repo", "master", [tmp_path / "data", tmp_path / "single.txt"]
     )
-    assert (files, size) == (3, 6)
+    assert (files, size, unchanged) == (3, 6, False)
     assert info.finished is not None
     assert [f.path for f in store.walk_files(info.ref)] == ["b.txt", "single.txt", "sub/a.txt"]
     assert store.inspect_branch("repo", "master").head == info.id
@@ -284,10 +284,36 @@ def test_commit_paths_adds_over_the_head_unless_replacing(
 ) -> None:
     _seed_repo(store, tmp_path, "repo", {"old.txt": b"o"})
     (tmp_path / "new.txt").write_bytes(b"n")
-    added, _, _ = commit_paths(store, "repo", "master", [tmp_path / "new.txt"])
+    added = commit_paths(store, "repo", "master", [tmp_path / "new.txt"]).commit
     assert [f.path for f in store.walk_files(added.ref)] == ["new.txt", "old.txt"]
-    replaced, _, _ = commit_paths(store, "repo", "master", [tmp_path / "new.txt"], replace=True)
+    replaced = commit_paths(store, "repo", "master", [tmp_path / "new.txt"], replace=True).commit
     assert [f.path for f in store.walk_files(replaced.ref)] == ["new.txt"]
+
+
+@pytest.mark.parametrize("replace", [True, False])
+def test_identical_files_make_no_commit(store: LocalStore, tmp_path: Path, replace: bool) -> None:
+    first = _seed_repo(store, tmp_path, "repo", {"a.txt": b"a", "sub/b.txt": b"b"})
+    again = commit_paths(store, "repo", "master", [tmp_path / "seed-repo"], replace=replace)
+    assert again.unchanged
+    assert again.commit.id == first
+    assert (again.files, again.size) == (2, 2)
+    assert [info.id for info in store.list_commits("repo")] == [first]  # the new one discarded
+
+
+def test_a_changed_or_missing_file_makes_a_commit(store: LocalStore, tmp_path: Path) -> None:
+    first = _seed_repo(store, tmp_path, "repo", {"a.txt": b"a", "b.txt": b"b"})
+    (tmp_path / "seed-repo" / "b.txt").write_bytes(b"B")  # same size, other content
+    changed = commit_paths(store, "repo", "master", [tmp_path / "seed-repo"], replace=True)
+    assert not changed.unchanged
+    assert changed.commit.id != first
+    (tmp_path / "seed-repo" / "b.txt").unlink()  # replacing: a file fewer is a change
+    fewer = commit_paths(store, "repo", "master", [tmp_path / "seed-repo"], replace=True)
+    assert not fewer.unchanged
+    assert [f.path for f in store.walk_files(fewer.commit.ref)] == ["a.txt"]
+    # Adding over the head: a.txt alone is already there, so nothing changes.
+    same = commit_paths(store, "repo", "master", [tmp_path / "seed-repo" / "a.txt"])
+    assert same.unchanged
+    assert same.commit.id == fewer.commit.id
 
 
 def test_commit_paths_refuses_clashes_and_missing_paths(store: LocalStore, tmp_path: Path) -> None:
@@ -520,14 +546,43 @@ def test_seeding_replaces_the_branch_content(store: LocalStore, tmp_path: Path) 
     head = store.inspect_commit("labresults", "master")
     assert [f.path for f in store.walk_files(head.ref)] == ["new.csv"]
     assert result.input_commits["labresults"].id == head.id
-    assert "seeded labresults: 1 files (3 bytes)" in text
+    assert "seeded labresults: 1 file (3 bytes) from" in text
+    again, text = _run(spec, store, tmp_path, seeds={"labresults": seed})
+    assert again.ok, text
+    assert (
+        f"seeded labresults: 1 file (3 bytes) from {seed}: unchanged, labresults@{head.id}" in text
+    )
+    assert len(store.list_commits("labresults")) == 2  # the stale seed and the fresh one
+
+
+def test_summary_gives_durations_the_store_and_the_next_command(
+    store: LocalStore, tmp_path: Path
+) -> None:
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    (seed / "a.csv").write_bytes(b"1")
+    spec = _probe_spec(tmp_path, _pfs("labresults", s3=True), s3_out=True)
+    result, text = _run(
+        spec, store, tmp_path, seeds={"labresults": seed}, store_name="/data/st",
+        store_option=" --store /data/st",
+    )  # fmt: skip
+    assert result.ok, text
+    assert result.output_commit is not None
+    summary = text[text.index(f"pachs3: job {result.job_id} succeeded") :]
+    took = re.search(r"\n  took +(?:(\d+\.\d)s seeding, )?(\d+\.\d)s job\n", summary)
+    assert took is not None, summary
+    assert float(took[2]) == pytest.approx(result.seconds_running, abs=0.06)
+    assert result.seconds_running > 0
+    assert "\n  store          /data/st\n" in summary
+    short = result.output_commit.id[:12]
+    assert f"\n  look at it     pachs3 files --store /data/st probe_pipeline@{short}\n" in summary
 
 
 @pytest.mark.parametrize(
     ("seeds", "words"),
     [
         ({"labresults": "dir", "nope": "dir"}, "no input named 'nope'"),
-        ({"labresults": "missing-dir"}, "not a directory"),
+        ({"labresults": "missing-dir"}, "missing-dir does not exist; give the directory"),
     ],
 )
 def test_seed_errors(store: LocalStore, tmp_path: Path, seeds: dict[str, str], words: str) -> None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
+import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -24,7 +25,8 @@ from pachs3.runner.errors import RunError
 from pachs3.runner.gateways import GatewayFactory, JobGateway, sidecar_gateway
 from pachs3.runner.local_files import commit_paths, ensure_branch, put_directory
 from pachs3.runner.pfs import materialize
-from pachs3.runner.report import JobResult, Printer, format_summary
+from pachs3.runner.progress import NO_PROGRESS, Progress
+from pachs3.runner.report import JobResult, Printer, format_summary, plural
 from pachs3.runner.transform import run_transform
 from pachs3.spec import (
     BucketLayout,
@@ -37,7 +39,10 @@ from pachs3.spec import (
     iter_inputs,
 )
 
-__all__ = ["run_job"]
+__all__ = ["ProgressFactory", "run_job"]
+
+ProgressFactory = Callable[[str], Progress]
+"""Makes the progress report of one labelled copy (``"seed labresults"``)."""
 
 
 def run_job(
@@ -50,6 +55,9 @@ def run_job(
     gateway_factory: GatewayFactory | None = None,
     host: str = "127.0.0.1",
     job_root: Path | None = None,
+    progress: ProgressFactory | None = None,
+    store_name: str = "",
+    store_option: str = "",
 ) -> JobResult:
     """Run one job of ``spec`` (already validated) against ``backend``; see the package docstring.
 
@@ -57,14 +65,20 @@ def run_job(
     the transform's output (stdout and stderr, merged) and the summary go to ``out``. RunError
     before anything runs when the job cannot start; a failing transform is a JobResult with
     ``status == "failure"``, its output commit finished with the error.
+
+    ``progress(label)`` makes the progress report of each seed (none by default). ``store_name``
+    names the store in the summary, and ``store_option`` is what a command needs to reach it
+    (``" --store DIR"``), for the summary's next command.
     """
+    started = time.monotonic()
     stream = out if out is not None else sys.stdout
     say = Printer(stream)
     factory = gateway_factory or sidecar_gateway
     layout = bucket_layout(spec)
     _refuse_unrunnable(spec)
     cwd = _working_dir(spec, spec_dir)
-    _seed_inputs(spec, backend, seeds or {}, say)
+    _seed_inputs(spec, backend, seeds or {}, say, progress or (lambda label: NO_PROGRESS))
+    seeded = time.monotonic()
     file_commits = _resolve_inputs(backend, layout)
     datums = datums_for(spec.input, file_commits, lambda ref: _list_paths(backend, ref))
 
@@ -85,6 +99,7 @@ def run_job(
     job = _Job(
         spec=spec, layout=layout, backend=backend, say=say, cwd=cwd, datums=datums,
         file_commits=file_commits, job_id=job_id, gateway=gateway,
+        seconds_seeding=seeded - started, store_name=store_name, store_option=store_option,
     )  # fmt: skip
     return job.run(host=host, job_root=job_root)
 
@@ -108,19 +123,27 @@ def _working_dir(spec: PipelineSpec, spec_dir: Path) -> Path:
 
 
 def _seed_inputs(
-    spec: PipelineSpec, backend: Backend, seeds: Mapping[str, Path], say: Printer
+    spec: PipelineSpec,
+    backend: Backend,
+    seeds: Mapping[str, Path],
+    say: Printer,
+    progress: ProgressFactory,
 ) -> None:
     # Check every seed before committing any, so that a typo in the second changes nothing.
     targets = [
         (_seed_target(spec, name, directory), directory) for name, directory in seeds.items()
     ]
     for target, directory in targets:
-        info, files, size = commit_paths(
+        done = commit_paths(
             backend, target.repo, target.branch, [directory], replace=True,
-            description=f"seeded from {directory}",
+            description=f"seeded from {directory}", progress=progress(f"seed {target.name}"),
         )  # fmt: skip
-        say(f"seeded {target.name}: {files} files ({size} bytes) from {directory} -> "
-            f"{info.repo}@{info.id} on {target.branch}")  # fmt: skip
+        what = f"{plural(done.files, 'file')} ({plural(done.size, 'byte')}) from {directory}"
+        where = f"{done.commit.repo}@{done.commit.id} on {target.branch}"
+        if done.unchanged:
+            say(f"seeded {target.name}: {what}: unchanged, {where} already holds them")
+        else:
+            say(f"seeded {target.name}: {what} -> {where}")
 
 
 def _seed_target(spec: PipelineSpec, name: str, directory: Path) -> PfsInput:
@@ -136,7 +159,11 @@ def _seed_target(spec: PipelineSpec, name: str, directory: Path) -> PfsInput:
             "remove the pin to seed it from a directory"
         )
     if not directory.is_dir():
-        raise RunError(f"--input {name}={directory}: not a directory")
+        what = "is a file" if directory.exists() else "does not exist"
+        raise RunError(
+            f"--input {name}={directory}: {directory} {what}; give the directory whose files "
+            f"become the input {name!r} (relative to where pachs3 runs)"
+        )
     return target
 
 
@@ -178,6 +205,9 @@ class _Job:
     file_commits: dict[str, CommitRef]
     job_id: str
     gateway: JobGateway | None
+    seconds_seeding: float
+    store_name: str
+    store_option: str
     files_written: int = 0
     bytes_written: int = 0
     transform_exit: int | None = None
@@ -185,6 +215,7 @@ class _Job:
 
     def run(self, *, host: str, job_root: Path | None) -> JobResult:
         spec, gw = self.spec, self.gateway
+        started = time.monotonic()
         root = Path(tempfile.mkdtemp(prefix=f"pachs3-job-{self.job_id[:8]}-", dir=job_root))
         own_output: CommitInfo | None = None
         endpoint: str | None = None
@@ -227,7 +258,8 @@ class _Job:
         finally:
             shutil.rmtree(root, ignore_errors=True)
         result = self._result(error, output_id, endpoint, inputs)
-        self.say.raw(format_summary(result))
+        result = replace(result, seconds_running=time.monotonic() - started)
+        self.say.raw(format_summary(result, store=self.store_name, store_option=self.store_option))
         return result
 
     def _open_output(self, inputs: Mapping[str, CommitRef]) -> CommitInfo:
@@ -260,6 +292,7 @@ class _Job:
             transform_exit=self.transform_exit,
             endpoint_url=endpoint,
             input_commits=inputs,
+            seconds_seeding=self.seconds_seeding,
         )
 
     def _header(
@@ -279,7 +312,7 @@ class _Job:
                 f"{file_input.glob}")  # fmt: skip
         if not layout.output:
             say(f"  output /pfs/out -> {output.repo}@{output.id}")
-        say(f"  {len(self.datums)} datum{'s' if len(self.datums) != 1 else ''}")
+        say(f"  {plural(len(self.datums), 'datum')}")
         if spec.transform.image:
             say(f"  image {spec.transform.image} is not pulled: transform.cmd runs on this machine")
         ignored = spec.ignored_fields()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
 from pachs3.backends.base import (
     Backend,
@@ -13,13 +13,24 @@ from pachs3.backends.base import (
     FileInfo,
     NotFound,
     RepoAdmin,
-    commit,
 )
 from pachs3.runner.errors import RunError
+from pachs3.runner.progress import NO_PROGRESS, Progress, counted
 
-__all__ = ["commit_paths", "ensure_branch", "put_directory"]
+__all__ = ["Committed", "commit_paths", "ensure_branch", "put_directory"]
 
 _CHUNK = 1 << 20
+
+
+class Committed(NamedTuple):
+    """What ``commit_paths`` did: the commit that holds the files, and how much it copied."""
+
+    commit: CommitInfo
+    files: int
+    size: int
+    unchanged: bool
+    """True when the files were exactly the branch head's: no commit was made, and ``commit``
+    is that head."""
 
 
 def commit_paths(
@@ -30,13 +41,16 @@ def commit_paths(
     *,
     replace: bool = False,
     description: str = "",
-) -> tuple[CommitInfo, int, int]:
+    progress: Progress = NO_PROGRESS,
+) -> Committed:
     """Commit local files as one new commit on ``repo@branch`` (repo and branch made if needed).
 
     A file is stored under its own name; a directory contributes every file below it, by its
     path relative to that directory. ``replace`` starts the commit empty (the branch then holds
-    exactly these files), else they are added over the branch head's files. Returns the finished
-    commit, the number of files and of bytes.
+    exactly these files), else they are added over the branch head's files. When the result
+    would hold the same files as the head (same paths, sizes and etags), the new commit is
+    discarded and the head returned with ``unchanged`` set: a re-seed of identical files makes
+    no commit. ``progress`` hears of every byte read.
     """
     entries = sorted(_local_files(paths), key=lambda entry: entry[0])
     seen: dict[str, Path] = {}
@@ -45,14 +59,50 @@ def commit_paths(
             raise RunError(f"{local} and {seen[key]} would both be stored as {key!r}")
         seen[key] = local
     ensure_branch(backend, repo, branch)
-    files = size = 0
-    with commit(backend, repo, branch, description=description, empty=replace) as info:
+    progress.start(len(entries), sum(_size_of(local) for _, local in entries))
+    written: list[FileInfo] = []
+    info = backend.start_commit(repo, branch, description=description, empty=replace)
+    try:
         for key, local in entries:
             with local.open("rb") as fh:
-                written = backend.put_file(info.ref, key, _chunks(fh))
-            files += 1
-            size += written.size
-    return backend.inspect_commit(repo, info.id), files, size
+                written.append(backend.put_file(info.ref, key, counted(_chunks(fh), progress)))
+            progress.file_done()
+        size = sum(stored.size for stored in written)
+        # The parent is the head the commit was started on (read in the same step, no race).
+        if info.parent is not None:
+            head = backend.inspect_commit(repo, info.parent)
+            if _same_files(backend, head.ref, written, whole=replace):
+                backend.discard_commit(repo, info.id)
+                return Committed(head, len(written), size, unchanged=True)
+    except BaseException:
+        backend.discard_commit(repo, info.id)
+        raise
+    finally:
+        progress.finish()
+    backend.finish_commit(repo, info.id)
+    return Committed(backend.inspect_commit(repo, info.id), len(written), size, unchanged=False)
+
+
+def _same_files(backend: Backend, head: CommitRef, written: list[FileInfo], *, whole: bool) -> bool:
+    """Whether ``head`` already holds ``written`` (and, when ``whole``, nothing else)."""
+    if whole:
+        before = [(f.path, f.size, f.etag) for f in backend.walk_files(head)]
+        return before == [(f.path, f.size, f.etag) for f in written]
+    for stored in written:
+        try:
+            old = backend.inspect_file(head, stored.path)
+        except NotFound:
+            return False
+        if (old.size, old.etag) != (stored.size, stored.etag):
+            return False
+    return True
+
+
+def _size_of(local: Path) -> int:
+    try:
+        return local.stat().st_size
+    except OSError:
+        return 0  # gone meanwhile: opening it reports the error
 
 
 def put_directory(backend: Backend, directory: Path, ref: CommitRef) -> Iterator[FileInfo]:
@@ -86,7 +136,7 @@ def _local_files(paths: Sequence[Path]) -> Iterator[tuple[str, Path]]:
         elif path.is_file():
             yield path.name, path
         else:
-            raise RunError(f"{path}: no such file or directory")
+            raise RunError(f"{path}: no such file or directory; give existing files or directories")
 
 
 def ensure_branch(backend: RepoAdmin, repo: str, branch: str) -> None:

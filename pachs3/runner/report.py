@@ -8,7 +8,7 @@ from typing import Literal, TextIO
 
 from pachs3.backends.base import CommitInfo, CommitRef
 
-__all__ = ["JobResult", "Printer", "format_summary"]
+__all__ = ["JobResult", "Printer", "format_summary", "plural"]
 
 
 class Printer:
@@ -41,14 +41,19 @@ class JobResult:
     """The exit status of the last transform run (None if it never ran)."""
     endpoint_url: str | None = None
     input_commits: Mapping[str, CommitRef] = field(default_factory=dict)
+    seconds_seeding: float = 0.0
+    """Committing the ``--input NAME=DIR`` seeds."""
+    seconds_running: float = 0.0
+    """From opening the output commit to finishing it."""
 
     @property
     def ok(self) -> bool:
         return self.status == "success"
 
 
-def format_summary(result: JobResult) -> str:
-    """The closing block of ``pachs3 run``: job id, status, output commit, totals, provenance."""
+def format_summary(result: JobResult, *, store: str = "", store_option: str = "") -> str:
+    """The closing block of ``pachs3 run``: job id, status, output commit, totals, provenance,
+    durations, and the command that shows the output (``store_option`` reaches the store)."""
     status = "success" if result.ok else f"failure: {result.error}"
     lines = ["", f"pachs3: job {result.job_id} {'succeeded' if result.ok else 'failed'}"]
     rows: list[tuple[str, str]] = [("job id", result.job_id), ("status", status)]
@@ -63,5 +68,26 @@ def format_summary(result: JobResult) -> str:
     rows.append(("bytes written", str(result.bytes_written)))
     provenance = commit_info.provenance if commit_info is not None else ()
     rows.append(("provenance", ", ".join(str(ref) for ref in provenance) or "(none)"))
-    lines += [f"  {label:<15}{value}" for label, value in rows]
+    took = f"{_seconds(result.seconds_running)} job"
+    if result.seconds_seeding >= 0.05:
+        took = f"{_seconds(result.seconds_seeding)} seeding, {took}"
+    rows.append(("took", took))
+    if store:
+        rows.append(("store", store))
+    if commit_info is not None:
+        # The short id: what `pachs3 log` shows and every command accepts.
+        target = f"{commit_info.repo}@{commit_info.id[:12]}"
+        rows.append(("look at it", f"pachs3 files{store_option} {target}"))
+        if not result.ok:
+            rows.append(("", f"pachs3 log{store_option} {commit_info.repo}"))
+    lines += [f"  {label:<15}{value}".rstrip() for label, value in rows]
     return "\n".join(lines) + "\n"
+
+
+def plural(count: int, word: str) -> str:
+    """``1 file``, ``2 files``, ``0 files``."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _seconds(seconds: float) -> str:
+    return f"{seconds:.1f}s" if seconds < 60 else f"{int(seconds) // 60}m{int(seconds) % 60:02d}s"
