@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 
 from pachs3.backends.base import Backend
-from pachs3.core import errors, sigv4
+from pachs3.core import errors, presigned, sigv4
 from pachs3.core.http import RequestHead, S3Response
 from pachs3.core.layout import Layout
 from pachs3.core.outcomes import Outcome
@@ -88,6 +88,9 @@ class Exchange:
                 # First: an unauthenticated client learns nothing (not even which buckets
                 # exist), and a refused upload's body is never read (no 100 Continue).
                 self._body_check = sigv4.verify_request(head, credentials, now())
+            elif presigned.is_presigned(head):
+                # An expired presigned URL stops working even when signatures go unchecked.
+                presigned.check_not_expired(head, now())
             request = parse(head, virtual_host_buckets=layout.buckets.keys())
             self._resource = request.resource
             self._plan = plan(classify(request), request, layout)

@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 from pachs3.core import errors
 from pachs3.core.http import RequestHead
+from pachs3.core.presigned import hoisted_headers
 
 MAX_HEADER_SECTION_BYTES = 8 * 1024
 """AWS: "The PUT request header is limited to 8 KB in size"; past it, a 400
@@ -60,6 +61,9 @@ def parse(head: RequestHead, *, virtual_host_buckets: Collection[str] = ()) -> S
     ``+`` in a path is a literal plus (only query strings use form encoding), so ``unquote`` and
     never ``unquote_plus``: boto3 sends ``sp%20ace+plus`` for the key ``sp ace+plus``.
     """
+    # A presigned URL may carry headers as query parameters (the JS SDK's presigner hoists
+    # x-amz-meta-*, x-amz-checksum-* ...): from here on they are the headers they stand for.
+    head = hoisted_headers(head)
     _check_header_section(head)
     path = _strip_absolute_uri(head.path)
     if not path.startswith("/"):
