@@ -137,8 +137,22 @@ OPERATIONS: dict[str, tuple[str, str]] = {
         "a CSV from the input into a DataFrame, Parquet to out and back",
     ),
     "parquet_dataset": (
-        "Parquet dataset (write partitioned, read back)",
-        "pyarrow.dataset.write_dataset to out, read back equal; one file read from input",
+        "Parquet dataset (write partitioned, read back with a filter)",
+        "a partitioned write to out (hive `key=value` directories; pyarrow also plain "
+        "directories): one file per partition in the store, read back equal, and a filter on "
+        "the partition column reads only that partition's rows",
+    ),
+    # query engines (DuckDB, Polars): tables in, tables out
+    "table_read": (
+        "read CSV / Parquet by name and by glob",
+        "the input's CSV by its key and through a `**` glob (values checked); a missing key "
+        "is a not-found error",
+    ),
+    "table_write": (
+        "write a table to out (Parquet, CSV)",
+        "the written file is in the store and reads back equal (the store's bytes parsed "
+        "without S3); the same write to the input is refused with AccessDenied and changes "
+        "nothing",
     ),
     "fileobj_stream": (
         "streaming file objects (upload_fileobj / open for read and write)",

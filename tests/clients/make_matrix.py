@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUTPUT = ROOT / "docs" / "compatibility.md"
 ENV = "PACHS3_CLIENT_MATRIX"
 
-PASS, FAIL, SKIP, ABSENT = "✅", "💥 failed", "⏭ skipped", "—"
+PASS, FAIL, SKIP, ABSENT, NOT_RUN = "✅", "💥 failed", "⏭ skipped", "—", "not run"
 
 
 class Footnotes:
@@ -51,6 +51,9 @@ def cell(result: dict[str, Any] | None, notes: Footnotes) -> str:
         if reason.startswith("gateway bug"):
             return f"❌ gateway bug [{n}]"
         return f"❌ xfail [{n}]"
+    if outcome == "skipped" and reason.startswith("not run"):
+        # A client whose toolchain is missing (clients_support.require_toolchain): said so.
+        return f"{NOT_RUN} [{notes.ref(reason)}]"
     n = notes.ref(f"{result['nodeid']}: {reason}")
     return f"{SKIP} [{n}]" if outcome == "skipped" else f"{FAIL} [{n}]"
 
@@ -98,8 +101,9 @@ def render(document: dict[str, Any]) -> str:
         f"Legend: {PASS} passes · `❌ gateway bug [n]` a known gateway bug, the test is "
         "`xfail(strict=True)` until it is fixed · `n/a [n]` the client has no API for the "
         f"operation (an `xfail(strict=True)` on that) · {ABSENT} not part of that client's "
-        f"battery · {FAIL} / {SKIP}: the run had an unexpected failure / a skip. Reasons are "
-        "numbered under the table."
+        f"battery · `{NOT_RUN} [n]` the client's toolchain or dependencies were not installed "
+        f"on the machine that ran the suite (a skip, with the reason) · {FAIL} / {SKIP}: the "
+        "run had an unexpected failure / a skip. Reasons are numbered under the table."
     )
     add("")
     add(

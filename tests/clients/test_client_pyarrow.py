@@ -143,6 +143,8 @@ class TestPyarrow(ClientBattery):
         "head": "`get_file_info` (HEAD)",
         "multi_delete": "`delete_dir_contents` (list + DeleteObjects)",
         "dir_marker": "`create_dir` (PUT `newdir/`)",
+        "parquet_dataset": "`pyarrow.dataset.write_dataset` with hive and with directory "
+        "partitioning (15 small files), read back with `to_table(filter=...)`",
     }
 
     @classmethod
@@ -155,6 +157,7 @@ class TestPyarrow(ClientBattery):
         return PyarrowAdapter(served)
 
     def test_parquet_dataset(self, adapter: PyarrowAdapter, oracle: Oracle) -> None:
+        import pyarrow.compute as pc
         import pyarrow.csv as pacsv
         import pyarrow.dataset as ds
 
@@ -192,6 +195,34 @@ class TestPyarrow(ClientBattery):
             )
 
         assert rows(back) == rows(big)
+        hive = ds.dataset(
+            f"{OUT}/dataset", filesystem=adapter.fs, format="parquet", partitioning="hive"
+        )
+        only = hive.to_table(filter=ds.field("part") == 1)
+        assert only.num_rows == 10_000
+        assert set(only.column("part").to_pylist()) == {1}
+        # Directory partitioning (`by-part/1/...`, no `key=`), many small files, read back with
+        # a filter on the partition that only the directory names carry.
+        directory = ds.partitioning(pa.schema([("part", pa.int64())]))
+        ds.write_dataset(
+            big,
+            f"{OUT}/by-part",
+            filesystem=adapter.fs,
+            format="parquet",
+            partitioning=directory,
+            max_rows_per_file=2_000,
+            max_rows_per_group=2_000,
+            basename_template="rows-{i}.parquet",
+        )
+        files = [k for k in oracle.keys(OUT, "by-part/") if not k.endswith("/")]
+        assert len(files) == 15
+        assert {k.rsplit("/", 1)[0] for k in files} == {f"by-part/{p}" for p in range(3)}
+        plain = ds.dataset(
+            f"{OUT}/by-part", filesystem=adapter.fs, format="parquet", partitioning=directory
+        )
+        assert rows(plain.to_table()) == rows(big)
+        zero = plain.to_table(filter=ds.field("part") == 0)
+        assert rows(zero) == rows(big.filter(pc.equal(big.column("part"), 0)))
 
     def test_move(self, adapter: PyarrowAdapter, oracle: Oracle) -> None:
         oracle.put("mv/from.txt", b"moving")
