@@ -89,7 +89,13 @@ def _listing_encoder(plan: ListFiles | ListUploads) -> Any:
 def list_objects(plan: ListFiles, listed: Listed) -> bytes:
     """ListObjects V1 and V2 share one shape; V2 adds KeyCount and continuation tokens."""
     enc = _listing_encoder(plan)
-    doc: Document = {"Name": plan.bucket, "Prefix": enc(plan.prefix)}
+    # V1 echoes Prefix as sent even under encoding-type=url; V2 encodes it. botocore decodes
+    # exactly those fields (V1: Delimiter, Marker, NextMarker; V2: Delimiter, Prefix, StartAfter),
+    # so a prefix such as "\n" comes back as sent in both (s3-tests prefix_unreadable).
+    doc: Document = {
+        "Name": plan.bucket,
+        "Prefix": enc(plan.prefix) if plan.version == 2 else plan.prefix,
+    }
     if plan.version == 1:
         doc["Marker"] = enc(plan.marker)
     if plan.delimiter:
@@ -125,7 +131,7 @@ def _contents(files: Iterable[FileInfo], encode_url: bool, *, with_owner: bool) 
     "ETag": ..., "Size": ..., "StorageClass": ..., ["ChecksumAlgorithm": [...],
     "ChecksumType": ...], ["Owner": ...]}`` (tests/core/test_listing_render_equivalence.py
     holds that version and compares). Only text that may hold ``&<>`` or control characters is
-    escaped: the key (unless URL-encoded: ``quote_plus`` writes only ``A-Za-z0-9_.~/%+-``), the
+    escaped: the key (unless URL-encoded: ``quote`` writes only ``A-Za-z0-9_.~/%-``), the
     ETag (whatever the backend keeps; quotes stay literal) and checksum names. LastModified is
     digits and ``-:.TZ``, Size an ``int``, StorageClass and Owner constants.
     """

@@ -40,8 +40,9 @@ def list_objects_plan(request: S3Request, bucket: Bucket) -> ListFiles:
     if version == 2:
         start_after_param = query.get("start-after", "")
         marker = ""
-        # A continuation token supersedes start-after (AWS ListObjectsV2 docs).
-        start_after = decode_token(token) if token is not None else start_after_param
+        # A continuation token supersedes start-after (AWS ListObjectsV2 docs). An empty one
+        # lists from the start and is echoed (s3-tests test_bucket_listv2_continuationtoken_empty).
+        start_after = decode_token(token) if token else start_after_param
     else:
         start_after_param = ""
         marker = query.get("marker", "")

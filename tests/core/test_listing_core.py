@@ -28,15 +28,18 @@ from pachs3.core.listing import (
     ("key", "encoded"),
     [
         ("dir/small.txt", "dir/small.txt"),
-        ("m/sp ace+plus%25.txt", "m/sp+ace%2Bplus%2525.txt"),  # clients.md §5 item 13
+        ("m/sp ace+plus%25.txt", "m/sp%20ace%2Bplus%2525.txt"),  # clients.md §5 item 13
         (
             "dir/sp ace+plus%pct&amp=eq\u00fc\u20ac~.txt",
-            "dir/sp+ace%2Bplus%25pct%26amp%3Deq%C3%BC%E2%82%AC~.txt",
+            "dir/sp%20ace%2Bplus%25pct%26amp%3Deq%C3%BC%E2%82%AC~.txt",
         ),
         ("a-b_c.d~e", "a-b_c.d~e"),
         ("\x01\r\n", "%01%0D%0A"),
         ("*'()!,;:@$?#[]", "%2A%27%28%29%21%2C%3B%3A%40%24%3F%23%5B%5D"),
         ("", ""),
+        # ceph s3-tests test_bucket_list_encoding_basic
+        ("quux ab/", "quux%20ab/"),
+        ("foo+1/", "foo%2B1/"),
     ],
 )
 def test_encode_key_url(key: str, encoded: str) -> None:

@@ -146,9 +146,9 @@ def test_list_v2_document(encode: bool) -> None:
     key = root.findtext(f"{NS}Contents/{NS}Key")
     prefix = root.findtext(f"{NS}CommonPrefixes/{NS}Prefix")
     if encode:
-        # AWS's url encoding: space is "+", "+" is "%2B", "/" stays (clients.md §5.13).
+        # Percent-encoding: space is "%20", "+" is "%2B", "/" stays (s3-tests encoding_basic).
         assert root.findtext(NS + "EncodingType") == "url"
-        assert (key, prefix) == ("dir/a+b%2Bc.txt", "dir/sub+dir/")
+        assert (key, prefix) == ("dir/a%20b%2Bc.txt", "dir/sub%20dir/")
     else:
         assert root.find(NS + "EncodingType") is None
         assert (key, prefix) == ("dir/a b+c.txt", "dir/sub dir/")
