@@ -346,3 +346,23 @@ def test_bucket_configurations_give_no_such_errors() -> None:
         with pytest.raises(errors.S3Error) as exc:
             planned("GET", "/labresults", query)
         assert exc.value.code == code
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("aws-chunked", None),
+        ("aws-chunked, gzip", "gzip"),
+        ("gzip,aws-chunked", "gzip"),
+        ("AWS-Chunked ,gzip", "gzip"),
+        ("gzip, aws-chunked, br", "gzip, br"),
+        ("gzip ,  br", "gzip ,  br"),  # no aws-chunked: kept exactly as sent
+        ("x-custom;q=1", "x-custom;q=1"),
+    ],
+)
+def test_content_encoding_drops_aws_chunked_and_keeps_the_rest_as_sent(
+    sent: str, stored: str | None
+) -> None:
+    write = planned("PUT", "/out/k", headers={"content-length": "0", "content-encoding": sent})
+    assert isinstance(write, plans.WriteFile)
+    assert write.metadata.get("content-encoding") == stored
