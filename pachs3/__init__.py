@@ -1,6 +1,6 @@
 """pachs3: Pachyderm's sidecar S3 gateway as an embeddable library.
 
-    from pachs3 import LocalStore, SidecarGateway
+    from pachs3 import LocalStore, SidecarGateway, read_commit
 
     store = LocalStore(".pachs3")
     with SidecarGateway(store, inputs={"labresults": "labresults@master"},
@@ -8,6 +8,7 @@
         s3 = gateway.client()                  # in-process boto3 client
         with gateway.serve() as server:        # or real HTTP on 127.0.0.1
             print(server.endpoint_url)
+    files = read_commit(store, gateway.finished_commit)   # {"a.csv": b"..."}: the output
 
 Importing pachs3 imports no optional dependency (uvicorn, botocore, python_pachyderm, grpc):
 each is imported by the one module that adapts it, when first used.
@@ -29,6 +30,7 @@ from pachs3.backends.base import (
     Truncated,
     Unavailable,
 )
+from pachs3.backends.contents import read_commit
 from pachs3.backends.local import LocalStore
 from pachs3.backends.memory import MemoryBackend
 from pachs3.core.errors import S3Error
@@ -60,4 +62,5 @@ __all__ = [
     "Truncated",
     "Unavailable",
     "__version__",
+    "read_commit",
 ]

@@ -131,6 +131,7 @@ class SidecarGateway:
         self._staging_repo = staging_repo
         self._layout = Layout(staging_repo=staging_repo)
         self._job: Job | None = None
+        self._finished: CommitInfo | None = None
         self._failure: str | None = None
         self._lock = threading.Lock()
         self._servers: list[ThreadedServer] = []
@@ -224,17 +225,23 @@ class SidecarGateway:
             return job
 
     def end_job(self, error: str | None = None) -> CommitInfo | None:
-        """Finish the job's output commit (with ``error`` when it failed); buckets go away."""
+        """Finish the job's output commit (with ``error`` when it failed); buckets go away.
+
+        Returns the finished output commit (None for a job without output), which stays
+        readable as ``finished_commit``.
+        """
         with self._lock:
             job = self._job
             if job is None:
                 raise RuntimeError("no job is running")
             self._layout = Layout(staging_repo=self._staging_repo)
             self._job = None
+            self._finished = None
             if job.output is None:
                 return None
             self._discard_uploads(job.output.ref)
-            return self.backend.finish_commit(job.output.repo, job.output.id, error=error)
+            self._finished = self.backend.finish_commit(job.output.repo, job.output.id, error=error)
+            return self._finished
 
     def fail(self, reason: str) -> None:
         """Mark the current job failed: leaving the gateway records ``reason`` on the output."""
@@ -254,7 +261,14 @@ class SidecarGateway:
 
     @property
     def output_commit(self) -> CommitInfo | None:
+        """The running job's output commit, open; None between jobs."""
         return self._job.output if self._job else None
+
+    @property
+    def finished_commit(self) -> CommitInfo | None:
+        """The output commit of the job that ended last, as finished (``error`` set when the
+        job failed); stays after the ``with`` block. None before a job with an output ended."""
+        return self._finished
 
     @property
     def layout(self) -> Layout:

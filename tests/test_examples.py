@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import pachs3
-from pachs3.backends.base import CommitRef
+from pachs3 import read_commit
 from pachs3.backends.local import LocalStore
 from pachs3.spec import load_spec
 
@@ -53,10 +53,6 @@ def local_files(root: Path) -> dict[str, bytes]:
         for path in sorted(root.rglob("*"))
         if path.is_file()
     }
-
-
-def commit_files(backend: LocalStore, ref: CommitRef) -> dict[str, bytes]:
-    return {f.path: b"".join(backend.read_file(ref, f.path)) for f in backend.walk_files(ref)}
 
 
 @pytest.fixture
@@ -91,8 +87,8 @@ def test_seed_example_copies_the_input_bucket_to_out(tmp_path: Path) -> None:
     with LocalStore(store) as backend:
         (output,) = backend.list_commits("s3_protocol_enabled_pipeline")
         labresults = backend.inspect_commit("labresults", "master")
-        assert commit_files(backend, output.ref) == expected  # byte-identical, nothing else
-        assert commit_files(backend, labresults.ref) == expected
+        assert read_commit(backend, output.ref) == expected  # byte-identical, nothing else
+        assert read_commit(backend, labresults.ref) == expected
         assert output.finished is not None
         assert output.error is None
         assert output.provenance == (labresults.ref,)
@@ -116,7 +112,7 @@ def test_python_example_writes_a_summary(tmp_path: Path) -> None:
             values[row["test"]].append(float(row["value"]))
     with LocalStore(store) as backend:
         (output,) = backend.list_commits("lab_summary")
-        files = commit_files(backend, output.ref)
+        files = read_commit(backend, output.ref)
         assert output.provenance == (backend.inspect_commit("labresults", "master").ref,)
     if "summary.parquet" in files:  # pandas and pyarrow are installed
         pd = importlib.import_module("pandas")  # optional; untyped
@@ -150,7 +146,7 @@ def test_cross_example_runs_once_per_datum(tmp_path: Path) -> None:
 
     with LocalStore(store) as backend:
         (output,) = backend.list_commits("flagged_results")
-        files = commit_files(backend, output.ref)
+        files = read_commit(backend, output.ref)
         ranges = backend.inspect_commit("reference_ranges", "master")
         assert ranges.ref in output.provenance
     assert sorted(files) == [f"flags/{name}" for name in samples]

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from pachs3 import read_commit
 from pachs3.backends.base import CommitRef
 from pachs3.backends.local import LocalStore
 from pachs3.gateway import SidecarGateway
@@ -216,18 +217,16 @@ def test_gateway_from_environment(store: LocalStore, tmp_path: Path) -> None:
         "PPS_PIPELINE_NAME": "my_pipeline",
         "PACH_JOB_ID": "job123",
     }
-    gateway = gateway_from_environment(store, environ)
-    with gateway:
+    with gateway_from_environment(store, environ) as gateway:
         assert gateway.job_id == "job123"
         assert {n: ref.repo for n, ref in gateway.input_commits.items()} == {
             "labresults": "labresults",
             "pics": "images",
         }
         assert gateway.input_commits["labresults"].id == first
-        output = gateway.output_commit
-        assert output is not None
-        assert output.repo == "my_pipeline"
-    finished = store.inspect_commit("my_pipeline", output.id)
+    finished = gateway.finished_commit
+    assert finished is not None
+    assert finished.repo == "my_pipeline"
     assert finished.finished is not None
     assert {ref.repo for ref in finished.provenance} == {"labresults", "images"}
 
@@ -386,11 +385,9 @@ def _run(
 
 def _reports(store: LocalStore, result: JobResult) -> list[dict[str, Any]]:
     assert result.output_commit is not None
-    ref = result.output_commit.ref
     return [
-        json.loads(b"".join(store.read_file(ref, f.path)))
-        for f in store.walk_files(ref)
-        if f.path.startswith("report-")
+        json.loads(data)
+        for data in read_commit(store, result.output_commit, prefix="report-").values()
     ]
 
 

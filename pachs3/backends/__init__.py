@@ -28,6 +28,7 @@ from .base import (
     Unavailable,
     commit,
 )
+from .contents import CommitReader, read_commit
 from .local import GcReport, LocalStore, StoreError
 from .memory import MemoryBackend
 
@@ -40,6 +41,7 @@ __all__ = [
     "ByteStream",
     "CommitAdmin",
     "CommitInfo",
+    "CommitReader",
     "CommitRef",
     "Conflict",
     "FileInfo",
@@ -59,4 +61,5 @@ __all__ = [
     "Truncated",
     "Unavailable",
     "commit",
+    "read_commit",
 ]

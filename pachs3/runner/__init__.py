@@ -41,7 +41,7 @@ from pachs3.runner.errors import RunError
 from pachs3.runner.gateways import GatewayFactory, JobGateway, sidecar_gateway
 from pachs3.runner.globs import glob_matches
 from pachs3.runner.job import run_job
-from pachs3.runner.local_files import commit_paths, ensure_branch
+from pachs3.runner.local_files import commit_files, commit_paths, ensure_branch
 from pachs3.runner.report import JobResult, format_summary
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "JobGateway",
     "JobResult",
     "RunError",
+    "commit_files",
     "commit_paths",
     "ensure_branch",
     "datums_for",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, NamedTuple
 
@@ -17,7 +17,7 @@ from pachs3.backends.base import (
 from pachs3.runner.errors import RunError
 from pachs3.runner.progress import NO_PROGRESS, Progress, counted
 
-__all__ = ["Committed", "commit_paths", "ensure_branch", "put_directory"]
+__all__ = ["Committed", "commit_files", "commit_paths", "ensure_branch", "put_directory"]
 
 _CHUNK = 1 << 20
 
@@ -52,20 +52,40 @@ def commit_paths(
     discarded and the head returned with ``unchanged`` set: a re-seed of identical files makes
     no commit. ``progress`` hears of every byte read.
     """
-    entries = sorted(_local_files(paths), key=lambda entry: entry[0])
     seen: dict[str, Path] = {}
-    for key, local in entries:
+    for key, local in _local_files(paths):
         if key in seen:
             raise RunError(f"{local} and {seen[key]} would both be stored as {key!r}")
         seen[key] = local
+    return commit_files(
+        backend, repo, branch, seen, replace=replace, description=description, progress=progress
+    )
+
+
+def commit_files(
+    backend: Backend,
+    repo: str,
+    branch: str,
+    files: Mapping[str, bytes | Path],
+    *,
+    replace: bool = False,
+    description: str = "",
+    progress: Progress = NO_PROGRESS,
+) -> Committed:
+    """Commit ``files`` (stored path -> its bytes, or a local file, streamed) as one commit.
+
+    The rules of ``commit_paths``, which calls it: repo and branch made if needed, ``replace``
+    starts the commit empty, identical content makes no commit (``unchanged``), and a failure
+    discards the commit whole.
+    """
+    entries = sorted(files.items())
     ensure_branch(backend, repo, branch)
-    progress.start(len(entries), sum(_size_of(local) for _, local in entries))
+    progress.start(len(entries), sum(_size_of(source) for _, source in entries))
     written: list[FileInfo] = []
     info = backend.start_commit(repo, branch, description=description, empty=replace)
     try:
-        for key, local in entries:
-            with local.open("rb") as fh:
-                written.append(backend.put_file(info.ref, key, counted(_chunks(fh), progress)))
+        for key, source in entries:
+            written.append(_put(backend, info.ref, key, source, progress))
             progress.file_done()
         size = sum(stored.size for stored in written)
         # The parent is the head the commit was started on (read in the same step, no race).
@@ -83,6 +103,15 @@ def commit_paths(
     return Committed(backend.inspect_commit(repo, info.id), len(written), size, unchanged=False)
 
 
+def _put(
+    backend: Backend, ref: CommitRef, key: str, source: bytes | Path, progress: Progress
+) -> FileInfo:
+    if isinstance(source, Path):
+        with source.open("rb") as fh:
+            return backend.put_file(ref, key, counted(_chunks(fh), progress))
+    return backend.put_file(ref, key, counted([source], progress))
+
+
 def _same_files(backend: Backend, head: CommitRef, written: list[FileInfo], *, whole: bool) -> bool:
     """Whether ``head`` already holds ``written`` (and, when ``whole``, nothing else)."""
     if whole:
@@ -98,9 +127,11 @@ def _same_files(backend: Backend, head: CommitRef, written: list[FileInfo], *, w
     return True
 
 
-def _size_of(local: Path) -> int:
+def _size_of(source: bytes | Path) -> int:
+    if not isinstance(source, Path):
+        return len(source)
     try:
-        return local.stat().st_size
+        return source.stat().st_size
     except OSError:
         return 0  # gone meanwhile: opening it reports the error
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pachs3 import LocalStore, SidecarGateway
+from pachs3 import LocalStore, SidecarGateway, read_commit
 
 PAYLOAD = b"The quick brown fox jumps over the lazy dog\n" * 3000  # 132 000 bytes
 UNSIGNED = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
@@ -71,11 +71,7 @@ def http(tmp_path: Any) -> Iterator[tuple[httpx.Client, SidecarGateway]]:
 def stored(gw: SidecarGateway) -> dict[str, bytes]:
     out = gw.output_commit
     assert out is not None
-    backend = gw.backend
-    return {
-        info.path: b"".join(backend.read_file(out.ref, info.path))
-        for info in backend.walk_files(out.ref)
-    }
+    return read_commit(gw.backend, out)
 
 
 def chunked_headers(
