@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from typing_extensions import Buffer
 
-__all__ = ["DEFAULT_ENDPOINT_URL", "Detach", "attach", "make_client"]
+__all__ = ["DEFAULT_ENDPOINT_URL", "Detach", "attach", "before_send_hook", "make_client"]
 
 DEFAULT_ENDPOINT_URL = "http://pachs3.local"
 
@@ -120,14 +120,31 @@ def attach(
                 "create it with that endpoint_url or pass endpoint_host=None"
             )
 
-    def before_send(request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
-        return _serve(handler, request, endpoint_host)
-
+    before_send = before_send_hook(handler, endpoint_host=endpoint_host)
     # register_first: an explicitly attached handler answers before any other before-send
     # hook on this client (moto's mock_aws installs one for every client it sees). The stubs
     # type hooks as returning None; before-send hooks return the response by design.
     client.meta.events.register_first(_EVENT, cast("Callable[..., None]", before_send))
     return Detach(client, before_send)
+
+
+def before_send_hook(
+    handler: Handler, *, endpoint_host: str | None
+) -> Callable[..., AWSResponse | None]:
+    """The ``before-send`` hook that answers requests to ``endpoint_host`` with ``handler``.
+
+    ``attach`` registers it on one client; registered on a boto3 session's ``events`` before
+    clients are made, every client that session creates starts with a copy of it (botocore
+    copies the session's event emitter into each new client), which is how
+    ``pachs3.testing`` serves code that calls ``boto3.client("s3")`` itself. Requests to any
+    other host pass on (the hook returns None).
+    """
+    host = endpoint_host.lower() if endpoint_host is not None else None
+
+    def before_send(request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
+        return _serve(handler, request, host)
+
+    return before_send
 
 
 def make_client(

@@ -134,6 +134,12 @@ def seeded(backend: Backend, input_files: dict[str, bytes]) -> Backend:
 
 
 @pytest.fixture
+def pachs3_store(backend: Backend) -> Backend:
+    """The pytest plugin's store is this suite's backend: a ``pachs3_job`` test runs on each."""
+    return backend
+
+
+@pytest.fixture
 def gateway(seeded: Backend) -> Iterator[SidecarGateway]:
     with SidecarGateway(
         seeded, inputs={"labresults": "labresults@master"}, output="pipeline"

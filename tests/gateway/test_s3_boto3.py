@@ -14,11 +14,13 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 from gateway_data import INPUT_FILES, MARKER_KEY, SPECIAL_KEY
 
-from pachs3 import SidecarGateway
+from pachs3 import SidecarGateway, read_commit
+from pachs3.testing.plugin import JobFactory
 
 MiB = 1024 * 1024
 
@@ -537,6 +539,7 @@ def test_job_finishes_with_provenance(gateway: SidecarGateway, transport: str) -
     inputs = gateway.input_commits
     finished = gateway.end_job()
     assert finished is not None
+    assert gateway.finished_commit == finished
     assert finished.finished is not None
     assert finished.error is None
     assert finished.provenance == (inputs["labresults"],)
@@ -550,23 +553,42 @@ def test_job_finishes_with_provenance(gateway: SidecarGateway, transport: str) -
     assert error_code(exc) == "NoSuchBucket"
 
 
-def test_failed_job_records_the_error(seeded: Any) -> None:
+def test_finished_commit_outlives_the_job(seeded: Any) -> None:
     gateway = SidecarGateway(seeded, inputs={"labresults": "labresults"}, output="pipeline")
+    assert gateway.finished_commit is None
+    with gateway:
+        gateway.client().put_object(Bucket="out", Key="r.txt", Body=b"r")
+        opened = gateway.output_commit
+    assert opened is not None
+    assert gateway.output_commit is None
+    finished = gateway.finished_commit
+    assert finished is not None
+    assert (finished.id, finished.error) == (opened.id, None)
+    assert finished.finished is not None
+    assert read_commit(seeded, finished) == {"r.txt": b"r"}
+    # The next job keeps it until it ends itself; one without output leaves none.
+    gateway.begin_job(inputs={"labresults": "labresults"})
+    assert gateway.finished_commit == finished
+    assert gateway.end_job() is None
+    assert gateway.finished_commit is None
 
-    def job() -> None:
-        with gateway as gw:
-            gw.client().put_object(Bucket="out", Key="partial.txt", Body=b"p")
-            raise RuntimeError("user code crashed")
 
-    with pytest.raises(RuntimeError):
-        job()
-    out = seeded.list_commits("pipeline")[0]
-    assert out is not None
-    info = seeded.inspect_commit("pipeline", out.id)
-    assert info.finished is not None
-    assert "user code crashed" in (info.error or "")
-    # A failed job's commit does not become the branch head.
-    assert seeded.inspect_branch("pipeline", "master").head != out.id
+def _crashing_user_code() -> None:
+    boto3.client("s3").put_object(Bucket="out", Key="partial.txt", Body=b"p")
+    raise RuntimeError("user code crashed")
+
+
+def test_failed_job_records_the_error(
+    pachs3_job: JobFactory, input_files: dict[str, bytes]
+) -> None:
+    job = pachs3_job(inputs={"labresults": input_files}, output="pipeline", in_process=True)
+    with pytest.raises(RuntimeError, match="user code crashed"), job:
+        _crashing_user_code()
+    assert job.commit.finished is not None
+    assert "user code crashed" in (job.commit.error or "")
+    # What it wrote stays in the failed commit, which does not become the branch head.
+    assert job.files == {"partial.txt": b"p"}
+    assert job.backend.inspect_branch("pipeline", "master").head != job.commit.id
 
 
 def test_request_id_on_every_response(s3: Any) -> None:
