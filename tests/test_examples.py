@@ -24,6 +24,7 @@ import pachs3
 from pachs3 import read_commit
 from pachs3.backends.local import LocalStore
 from pachs3.spec import load_spec
+from pachs3.testing.plugin import JobFactory
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SEED = EXAMPLES / "s3_protocol_enabled_pipeline"
@@ -106,10 +107,6 @@ def test_python_example_writes_a_summary(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "read 3 CSV files from s3://labresults, 4 tests" in result.stdout
 
-    values: dict[str, list[float]] = defaultdict(list)
-    for path in LABRESULTS.rglob("*.csv"):
-        for row in csv.DictReader(io.StringIO(path.read_text())):
-            values[row["test"]].append(float(row["value"]))
     with LocalStore(store) as backend:
         (output,) = backend.list_commits("lab_summary")
         files = read_commit(backend, output.ref)
@@ -122,7 +119,29 @@ def test_python_example_writes_a_summary(tmp_path: Path) -> None:
         assert list(files) == ["summary.csv"]
         reader = csv.DictReader(io.StringIO(files["summary.csv"].decode()))
         rows = {r["test"]: float(r["mean"]) for r in reader}
-    assert rows == {test: round(statistics.fmean(v), 3) for test, v in values.items()}
+    assert rows == expected_means()
+
+
+def test_python_example_transform_alone_under_a_pachs3_job(pachs3_job: JobFactory) -> None:
+    """The transform as a unit, the way a moto user tests code: no spec, no ``pachs3 run``; the
+    job serves the example's input directory and the transform finds it through $S3_ENDPOINT."""
+    transform = EXAMPLES / "python_pipeline" / "summarize.py"
+    with pachs3_job(inputs={"labresults": LABRESULTS}, output="lab_summary") as job:
+        env = {**os.environ, "OUTPUT_FORMAT": "csv"}
+        subprocess.run([sys.executable, str(transform)], env=env, check=True, timeout=120)
+    assert list(job.files) == ["summary.csv"]
+    rows = csv.DictReader(io.StringIO(job.files["summary.csv"].decode()))
+    assert {row["test"]: float(row["mean"]) for row in rows} == expected_means()
+    assert job.commit.provenance == (job.inputs["labresults"],)
+
+
+def expected_means() -> dict[str, float]:
+    """Per test, the mean of the seed's values, as the python example rounds it."""
+    values: dict[str, list[float]] = defaultdict(list)
+    for path in LABRESULTS.rglob("*.csv"):
+        for row in csv.DictReader(io.StringIO(path.read_text())):
+            values[row["test"]].append(float(row["value"]))
+    return {test: round(statistics.fmean(v), 3) for test, v in values.items()}
 
 
 def test_cross_example_runs_once_per_datum(tmp_path: Path) -> None:
