@@ -44,6 +44,8 @@ def test_code_that_builds_its_own_client_reaches_the_served_gateway(
         assert os.environ["AWS_ENDPOINT_URL"] == job.endpoint_url
         assert os.environ["S3_ENDPOINT"] == job.endpoint_url
         count_rows()
+        own_session = boto3.session.Session().client("s3")  # not the default session: env only
+        assert [b["Name"] for b in own_session.list_buckets()["Buckets"]] == ["labresults", "out"]
         # The job's own client sees the same buckets (read-your-writes on out).
         assert job.s3.get_object(Bucket="out", Key="rows.txt")["Body"].read() == b"2 files, 3 rows"
     assert job.files == {"rows.txt": b"2 files, 3 rows"}
@@ -96,6 +98,19 @@ def test_s3fs_and_pandas_find_it_through_the_environment(pachs3_job: JobFactory)
     with pachs3_job(inputs={"labresults": {"c.csv": b"test\nx\n"}}) as second:
         assert list(pandas.read_csv("s3://labresults/c.csv")["test"]) == ["x"]
     assert second.endpoint_url != job.endpoint_url
+
+
+def test_pyarrow_is_given_the_endpoint(pachs3_job: JobFactory) -> None:
+    """pyarrow's S3 filesystem ignores AWS_ENDPOINT_URL*: docs/testing.md says to pass it."""
+    from pyarrow import fs
+
+    with pachs3_job(inputs={"labresults": LABRESULTS}) as job:
+        arrow = fs.S3FileSystem(endpoint_override=job.endpoint_url)
+        with arrow.open_input_stream("labresults/a.csv") as stream:
+            assert stream.read() == LABRESULTS["a.csv"]
+        with arrow.open_output_stream("out/copy.csv") as stream:
+            stream.write(LABRESULTS["a.csv"])
+    assert job.files == {"copy.csv": LABRESULTS["a.csv"]}
 
 
 def test_in_process_serves_clients_of_the_default_session_without_a_socket(
