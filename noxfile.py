@@ -106,6 +106,22 @@ def bench(session: nox.Session) -> None:
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 
+@nox.session
+def pachd(session: nox.Session) -> None:
+    """The Pachyderm suites against a live pachd 2.6.0 built from its Go module, on loopback.
+
+    tests/pachyderm/live/run_live.sh: builds pachd once (cached in ~/.cache/pachs3-pachd),
+    starts Postgres, pgbouncer and pachd, runs the wire check, the conformance and boto3 gateway
+    suites, the live smoke, `pachs3 run --pachd` of the seed example and the PFS scenarios
+    (double vs pachd), then stops them. Needs go, Postgres 15, pgbouncer and protoc
+    (docs/pachyderm.md, "Verified live"). `nox -s pachd -- --serve` only starts pachd.
+    """
+    session.install("-e", ".[all]", "awscli")
+    python = os.path.join(session.bin, "python")
+    script = os.path.join("tests", "pachyderm", "live", "run_live.sh")
+    session.run("bash", script, *session.posargs, env={"PYTHON": python}, external=True)
+
+
 FUZZ_RUNS = {
     "request": 400_000,
     "range": 100_000,

@@ -106,9 +106,9 @@ def backend(backend_name: str, tmp_path: Path) -> Iterator[Backend]:
         with LocalStore(tmp_path / "store") as local:
             yield local
         return
-    from pachyderm_harness import double_backend
+    from pachyderm_harness import suite_backend  # the double, or $PACHS3_SCRATCH_PACHD
 
-    with double_backend() as (pfs, _server):
+    with suite_backend() as pfs:
         yield pfs
 
 

@@ -7,16 +7,22 @@ contract PFS cannot keep; each entry says why (docs/pachyderm.md, "Limits").
 Live cluster: with ``PACHS3_PACHD_ADDRESS=host:port`` (and ``PACHS3_PACHD_TOKEN`` when auth is
 on) the tests marked ``live`` in tests/pachyderm/ (the gateway smoke) also run against that
 cluster, in repos named ``pachs3-test-<random>-*`` that they delete afterwards.
+
+Scratch pachd: with ``PACHS3_SCRATCH_PACHD=host:port`` the conformance suite and the boto3
+gateway suite run their PachydermBackend params against that pachd instead of the double
+(``suite_backend``). They DELETE EVERYTHING in it before each test (PFS ``DeleteAll``), so name
+only a throwaway pachd there, such as the one tests/pachyderm/live/run_live.sh starts.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 # Import errors here mean "the pachyderm extra is not installed": callers skip.
-import grpc  # noqa: F401
+import grpc
 import pytest
 import python_pachyderm  # noqa: F401
 from pfs_double import PFSServer
@@ -49,9 +55,37 @@ def double_backend(**options: object) -> Iterator[tuple[PachydermBackend, PFSSer
         yield backend, server
 
 
+SCRATCH_PACHD = "PACHS3_SCRATCH_PACHD"
+
+
+@contextlib.contextmanager
+def scratch_backend(address: str) -> Iterator[PachydermBackend]:
+    """PachydermBackend on a throwaway pachd, emptied first (every repo and project)."""
+    from google.protobuf import empty_pb2  # type: ignore[import-untyped,unused-ignore]
+    from python_pachyderm.proto.v2.pfs import pfs_pb2_grpc
+
+    with PachydermBackend(address, timeout=60.0, connect_timeout=10.0) as backend:
+        target = address.split("://", 1)[-1]
+        with grpc.insecure_channel(target) as channel:
+            pfs_pb2_grpc.APIStub(channel).DeleteAll(empty_pb2.Empty(), timeout=60)
+        yield backend
+
+
+@contextlib.contextmanager
+def suite_backend() -> Iterator[PachydermBackend]:
+    """The suites' PachydermBackend: over the double, or the scratch pachd if one is named."""
+    address = os.environ.get(SCRATCH_PACHD, "").strip()
+    if address:
+        with scratch_backend(address) as backend:
+            yield backend
+    else:
+        with double_backend() as (backend, _server):
+            yield backend
+
+
 @contextlib.contextmanager
 def conformance_backend(_tmp: Path) -> Iterator[Backend]:
-    with double_backend() as (backend, _server):
+    with suite_backend() as backend:
         yield backend
 
 
