@@ -1,0 +1,58 @@
+"""The PFS double against what a live pachd answered to the same raw calls.
+
+tests/pachyderm/live/scenarios.py ran on pachd 2.6.0 (run_live.sh, ``--record``) and wrote its
+observations to observed-pachd-2.6.0.json. Here each scenario runs on the double and must observe
+the same. A scenario where the double is still known to differ is a strict xfail naming the
+issue 13 §1 item: it turns into a failure (XPASS) the moment the double is fixed, so the entry is
+removed with the fix.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import scenarios
+
+RECORDED: dict[str, Any] = (
+    json.loads(scenarios.RECORDED.read_text()) if scenarios.RECORDED.exists() else {}
+)
+
+KNOWN_DIFFERENCES: dict[str, str] = {
+    "clear_commit_with_finished_parent": "§1.1: the double's ClearCommit drops inherited files",
+    "validate_filename": "§1.2: the double takes any name; pachd refuses non-printable-ASCII"
+    " and glob characters (Unknown, 'path (...) invalid: ...'), and GetFile of a backslash name"
+    " is NotFound after InspectFile found it",
+    "delete_without_trailing_slash": "§1.10: the double's DeleteFile('/a') deletes the tree /a/",
+    "walk_file_pagination": "§1.10: pachd's WalkFile includes the marker (excludes it reversed)",
+    "error_codes": "§1.10: codes and messages (pachd: Unknown for finished/unfinished commits,"
+    " 'commit default/r@id not found', DeleteRepo of a missing repo succeeds)",
+    "copy_file_append": "§1.5: pachd keeps one entry per CopyFile(append) in one ModifyFile"
+    " ('matched multiple files'; finishing records 'duplicate path output by different datums')",
+    "committed_time": "§1.10: pachd's FileInfo.committed is the commit's finishing time",
+    "hidden_branch_provenance": "§1.9: the double makes no AUTO commit for a branch given"
+    " provenance",
+}
+"""Scenario -> why the double still answers otherwise than pachd (issue 13 §1)."""
+
+
+def _params() -> list[Any]:
+    return [
+        pytest.param(
+            name,
+            marks=[pytest.mark.xfail(reason=KNOWN_DIFFERENCES[name], strict=True)]
+            if name in KNOWN_DIFFERENCES
+            else [],
+        )
+        for name in scenarios.SCENARIOS
+    ]
+
+
+@pytest.mark.parametrize("name", _params())
+def test_double_answers_as_pachd(name: str) -> None:
+    if name not in RECORDED:
+        pytest.fail(f"no recorded pachd observation for {name}: run run_live.sh, then --record")
+    with scenarios.double() as address:
+        observed = scenarios.run_all(address, [name])
+    assert scenarios.differences(observed, {name: RECORDED[name]}) == []
