@@ -29,6 +29,7 @@ tests/ has no packages and modules are imported by basename, so tests/pachyderm 
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +38,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from gateway_data import seeded_input
+from gateway_data import SPECIAL_KEY, seeded_input
 
 from pachs3 import LocalStore, SidecarGateway
 from pachs3.backends.base import Backend, commit
@@ -119,9 +120,14 @@ def holds_markers(backend_name: str) -> bool:
 
 
 @pytest.fixture
-def input_files(holds_markers: bool) -> dict[str, bytes]:
+def input_files(holds_markers: bool, backend_name: str) -> dict[str, bytes]:
     """What the seeded input holds on this backend (key -> bytes)."""
-    return seeded_input(holds_markers=holds_markers)
+    files = seeded_input(holds_markers=holds_markers)
+    if backend_name == "pachyderm" and os.environ.get("PACHS3_SCRATCH_PACHD"):
+        # A live pachd refuses SPECIAL_KEY (non-ASCII and '+', issue 13 §1.2) and seeding would
+        # fail every test; the double still takes it. The tests naming SPECIAL_KEY fail live.
+        files.pop(SPECIAL_KEY)
+    return files
 
 
 @pytest.fixture
