@@ -160,7 +160,7 @@ const OPERATIONS = {
     }
     const url = await getSignedUrl(client, new PutObjectCommand(input), { expiresIn: 300 });
     const response = await fetch(url, { method: "PUT", body: bytes(data) });
-    return { url, status: response.status, body: await response.text() };
+    return { url, status: response.status, body: b64(await response.arrayBuffer()) };
   },
 };
 
