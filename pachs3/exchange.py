@@ -25,7 +25,7 @@ from pachs3.core.outcomes import Outcome
 from pachs3.core.planner import plan
 from pachs3.core.plans import Plan
 from pachs3.core.request import parse
-from pachs3.core.respond import error_response, respond
+from pachs3.core.respond import error_response
 from pachs3.core.routing import classify
 from pachs3.executor import execute
 
@@ -109,8 +109,8 @@ class Exchange:
         try:
             if self._body_check is not None:
                 body = iter(self._body_check.verify_body(body))
-            outcome = execute(self._plan, self._backend, body)
-            return self._finish(respond(self._plan, outcome), outcome)
+            outcome, response = execute(self._plan, self._backend, body)
+            return self._finish(response, outcome)
         except errors.S3Error as exc:
             return self._finish(self._error(exc), outcome)
         except Exception:

@@ -1,8 +1,11 @@
-"""execute: carry a plan out against a backend and report what happened.
+"""execute: carry a plan out against a backend, and answer it.
 
-Each handler is short: fetch what it needs from the backend, decide with pure core functions,
-act. Backend errors are translated to S3 errors in one table (``BACKEND_ERRORS``), except where
-an operation gives one a more precise meaning (a missing staging commit is NoSuchUpload).
+``execute`` pairs each plan type with its handler and its responder in one ``match``: mypy
+checks that the handler takes that plan and returns the outcome the responder renders, and
+``assert_never`` names a plan type that has no pair yet. Each handler is short: fetch what it
+needs from the backend, decide with pure core functions, act. Backend errors are translated to
+S3 errors in one table (``BACKEND_ERRORS``), except where an operation gives one a more precise
+meaning (a missing staging commit is NoSuchUpload).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TypeVar, assert_never, cast
 
 from pachs3.backends.base import (
     AlreadyExists,
@@ -29,9 +32,10 @@ from pachs3.backends.base import (
     Truncated,
     Unavailable,
 )
-from pachs3.core import errors
+from pachs3.core import errors, respond
 from pachs3.core.body import VerifiedBody, read_small_body
 from pachs3.core.conditions import check_copy_source_conditions, check_read_conditions
+from pachs3.core.http import S3Response
 from pachs3.core.listing import ListingBuilder
 from pachs3.core.outcomes import (
     Answered,
@@ -82,12 +86,58 @@ MIN_PART_SIZE = 5 * 1024 * 1024
 """Every part but the last must be at least 5 MiB (AWS; EntityTooSmall otherwise)."""
 
 
-def execute(plan: Plan, backend: Backend, body: Body) -> Outcome:
-    handler = HANDLERS[type(plan)]
+def execute(plan: Plan, backend: Backend, body: Body) -> tuple[Outcome, S3Response]:
+    """Carry ``plan`` out and render the answer: (what happened, the response)."""
     try:
-        return handler(plan, backend, body)
+        match plan:
+            case Answer():
+                return _run(plan, backend, body, _answer, respond.answered)
+            case ReadFile():
+                return _run(plan, backend, body, _read_file, respond.file_read)
+            case ListFiles():
+                return _run(plan, backend, body, _list_files, respond.listed)
+            case WriteFile():
+                return _run(plan, backend, body, _write_file, respond.file_written)
+            case CopyFile():
+                return _run(plan, backend, body, _copy_file, respond.file_copied)
+            case DeleteFile():
+                return _run(plan, backend, body, _delete_file, respond.file_deleted)
+            case DeleteFiles():
+                return _run(plan, backend, body, _delete_files, respond.files_deleted)
+            case StartUpload():
+                return _run(plan, backend, body, _start_upload, respond.upload_started)
+            case WritePart():
+                return _run(plan, backend, body, _write_part, respond.part_written)
+            case CopyPart():
+                return _run(plan, backend, body, _copy_part, respond.part_copied)
+            case ComposeParts():
+                return _run(plan, backend, body, _compose_parts, respond.parts_composed)
+            case AbortUpload():
+                return _run(plan, backend, body, _abort_upload, respond.upload_aborted)
+            case ListParts():
+                return _run(plan, backend, body, _list_parts, respond.parts_listed)
+            case ListUploads():
+                return _run(plan, backend, body, _list_uploads, respond.uploads_listed)
+            case _:
+                assert_never(plan)
     except BackendError as exc:
         raise s3_error_for(exc) from exc
+
+
+PlanT = TypeVar("PlanT")
+OutcomeT = TypeVar("OutcomeT", bound=Outcome)
+
+
+def _run(
+    plan: PlanT,
+    backend: Backend,
+    body: Body,
+    handler: Callable[[PlanT, Backend, Body], OutcomeT],
+    responder: Callable[[PlanT, OutcomeT], S3Response],
+) -> tuple[OutcomeT, S3Response]:
+    """One pair: mypy infers ``PlanT`` and ``OutcomeT`` from both and refuses a mismatch."""
+    outcome = handler(plan, backend, body)
+    return outcome, responder(plan, outcome)
 
 
 def s3_error_for(exc: BackendError) -> errors.S3Error:
@@ -124,8 +174,8 @@ BACKEND_ERRORS: dict[type[BackendError], type[errors.S3Error]] = {
 # Reading
 
 
-def _answer(plan: Plan, backend: Backend, body: Body) -> Outcome:
-    required = cast(Answer, plan).file_must_exist
+def _answer(answer: Answer, backend: Backend, body: Body) -> Answered:
+    required = answer.file_must_exist
     if required is not None:
         backend.inspect_file(*required)  # NotFound -> NoSuchKey
     return Answered()
@@ -135,13 +185,12 @@ READ_ATTEMPTS = 3
 """How often a GET re-inspects an object that was overwritten between inspect and read."""
 
 
-def _read_file(plan: Plan, backend: Backend, body: Body) -> Outcome:
+def _read_file(read: ReadFile, backend: Backend, body: Body) -> FileRead:
     """Headers come from one inspection and the bytes from that same version.
 
     A backend that can (``FileOpener``) answers both from one snapshot; otherwise the read
     names the etag it inspected, and a concurrent overwrite in ``out`` makes it start over.
     """
-    read = cast(ReadFile, plan)
     if hasattr(backend, "open_file") and not read.head_only:
         decision: _ReadDecision | None = None
 
@@ -224,10 +273,9 @@ def _check_source_conditions(conditions: ReadConditions, info: FileInfo) -> None
         )
 
 
-def _list_files(plan: Plan, backend: Backend, body: Body) -> Outcome:
+def _list_files(listing: ListFiles, backend: Backend, body: Body) -> Listed:
     """Walk the index, folding keys into common prefixes; a folded prefix is skipped with a new
     index seek past it, so a delimiter listing costs O(page), not O(keys under the prefixes)."""
-    listing = cast(ListFiles, plan)
     builder = ListingBuilder(
         prefix=listing.prefix,
         delimiter=listing.delimiter,
@@ -276,8 +324,7 @@ def _walk_page(
 # Writing
 
 
-def _write_file(plan: Plan, backend: Backend, body: Body) -> Outcome:
-    write = cast(WriteFile, plan)
+def _write_file(write: WriteFile, backend: Backend, body: Body) -> FileWritten:
     verified = VerifiedBody(write.body, body)
     metadata = {**write.metadata, **verified.announced_checksum_headers()}
     info = backend.put_file(
@@ -286,8 +333,7 @@ def _write_file(plan: Plan, backend: Backend, body: Body) -> Outcome:
     return FileWritten(info=info, checksums=verified.checksums_for_response())
 
 
-def _copy_file(plan: Plan, backend: Backend, body: Body) -> Outcome:
-    copy = cast(CopyFile, plan)
+def _copy_file(copy: CopyFile, backend: Backend, body: Body) -> FileCopied:
     source = backend.inspect_file(copy.src, copy.src_path)
     _check_source_conditions(copy.source_conditions, source)
     info = backend.copy_file(
@@ -296,14 +342,12 @@ def _copy_file(plan: Plan, backend: Backend, body: Body) -> Outcome:
     return FileCopied(info=info)
 
 
-def _delete_file(plan: Plan, backend: Backend, body: Body) -> Outcome:
-    delete = cast(DeleteFile, plan)
+def _delete_file(delete: DeleteFile, backend: Backend, body: Body) -> FileDeleted:
     backend.delete_file(delete.ref, delete.path)
     return FileDeleted()
 
 
-def _delete_files(plan: Plan, backend: Backend, body: Body) -> Outcome:
-    delete = cast(DeleteFiles, plan)
+def _delete_files(delete: DeleteFiles, backend: Backend, body: Body) -> FilesDeleted:
     request = parse_delete_objects(read_small_body(delete.body, body))
     deleted: list[str] = []
     failed: list[DeleteFailure] = []
@@ -372,8 +416,7 @@ def part_path(number: int) -> str:
     return f"{number:05d}"
 
 
-def _start_upload(plan: Plan, backend: Backend, body: Body) -> Outcome:
-    start = cast(StartUpload, plan)
+def _start_upload(start: StartUpload, backend: Backend, body: Body) -> UploadStarted:
     record = _UploadRecord(
         bucket=start.bucket,
         key=start.path,
@@ -403,16 +446,14 @@ def _load_upload(backend: Backend, upload: UploadRef) -> tuple[CommitInfo, _Uplo
     return info, record
 
 
-def _write_part(plan: Plan, backend: Backend, body: Body) -> Outcome:
-    part = cast(WritePart, plan)
+def _write_part(part: WritePart, backend: Backend, body: Body) -> PartWritten:
     _load_upload(backend, part.upload)
     verified = VerifiedBody(part.body, body)
     info = backend.put_file(part.upload.staging, part_path(part.part_number), verified)
     return PartWritten(etag=info.etag, checksums=verified.checksums_for_response())
 
 
-def _copy_part(plan: Plan, backend: Backend, body: Body) -> Outcome:
-    part = cast(CopyPart, plan)
+def _copy_part(part: CopyPart, backend: Backend, body: Body) -> PartCopied:
     _load_upload(backend, part.upload)
     source = backend.inspect_file(part.src, part.src_path)
     _check_source_conditions(part.source_conditions, source)
@@ -429,8 +470,7 @@ def _staged_parts(backend: Backend, staging: CommitRef) -> dict[int, FileInfo]:
     return {int(info.path): info for info in backend.walk_files(staging)}
 
 
-def _compose_parts(plan: Plan, backend: Backend, body: Body) -> Outcome:
-    compose = cast(ComposeParts, plan)
+def _compose_parts(compose: ComposeParts, backend: Backend, body: Body) -> PartsComposed:
     _, record = _load_upload(backend, compose.upload)
     requested = parse_complete_multipart(read_small_body(compose.body, body))
     numbers = [number for number, _etag in requested]
@@ -462,15 +502,13 @@ def _compose_parts(plan: Plan, backend: Backend, body: Body) -> Outcome:
     return PartsComposed(info=result)
 
 
-def _abort_upload(plan: Plan, backend: Backend, body: Body) -> Outcome:
-    abort = cast(AbortUpload, plan)
+def _abort_upload(abort: AbortUpload, backend: Backend, body: Body) -> UploadAborted:
     _load_upload(backend, abort.upload)
     backend.discard_commit(abort.upload.staging.repo, abort.upload.staging.id)
     return UploadAborted()
 
 
-def _list_parts(plan: Plan, backend: Backend, body: Body) -> Outcome:
-    listing = cast(ListParts, plan)
+def _list_parts(listing: ListParts, backend: Backend, body: Body) -> PartsListed:
     commit, _ = _load_upload(backend, listing.upload)
     parts = sorted(_staged_parts(backend, listing.upload.staging).items())
     after = [(n, info) for n, info in parts if n > listing.part_number_marker]
@@ -501,8 +539,7 @@ def upload_targets(backend: Backend, staging_repo: str, dst: CommitRef) -> list[
     return [info.id for info, _ in _open_uploads(backend, staging_repo, dst)]
 
 
-def _list_uploads(plan: Plan, backend: Backend, body: Body) -> Outcome:
-    listing = cast(ListUploads, plan)
+def _list_uploads(listing: ListUploads, backend: Backend, body: Body) -> UploadsListed:
     uploads = [
         UploadView(key=record.key, upload_id=info.id, initiated=info.started)
         for info, record in _open_uploads(backend, listing.staging_repo, listing.dst)
@@ -522,23 +559,3 @@ def _after_marker(key: str, upload_id: str, key_marker: str, upload_id_marker: s
     if not key_marker or key != key_marker:
         return key > key_marker
     return bool(upload_id_marker) and upload_id > upload_id_marker
-
-
-Handler = Callable[[Plan, Backend, Body], Outcome]
-
-HANDLERS: dict[type[Any], Handler] = {
-    Answer: _answer,
-    ReadFile: _read_file,
-    ListFiles: _list_files,
-    WriteFile: _write_file,
-    CopyFile: _copy_file,
-    DeleteFile: _delete_file,
-    DeleteFiles: _delete_files,
-    StartUpload: _start_upload,
-    WritePart: _write_part,
-    CopyPart: _copy_part,
-    ComposeParts: _compose_parts,
-    AbortUpload: _abort_upload,
-    ListParts: _list_parts,
-    ListUploads: _list_uploads,
-}

@@ -1,4 +1,4 @@
-"""Outcomes: what the executor observed carrying out a plan; ``respond()`` renders them."""
+"""Outcomes: what the executor observed carrying out a plan; ``core/respond.py`` renders them."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Plans: what PFS must do for one S3 request, in PFS words, as values.
 
 ``plan()`` (core/planner.py) builds one of these from a request and the bucket layout; the
-executor carries it out against a backend and reports an outcome; ``respond()`` renders that.
+executor carries it out against a backend and reports an outcome; ``core/respond.py`` renders that.
 Bucket policy (read-only inputs, unknown buckets) is decided while planning, so a plan that
 exists is allowed.
 """

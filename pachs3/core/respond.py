@@ -1,13 +1,13 @@
 """respond: (plan, outcome) -> S3Response. Status, headers and body, as AWS S3 answers.
 
-One small function per outcome type, found through ``RESPONDERS``. The gateway adds the
-request id headers; error documents are rendered in one place, ``error_response``.
+One small function per plan type, typed by the plan and the outcome it renders; the executor
+pairs each with its handler (``executor.execute``), so mypy checks every pair. The gateway adds
+the request id headers; error documents are rendered in one place, ``error_response``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, cast
+from collections.abc import Mapping
 
 from pachs3.core import documents
 from pachs3.core.dates import format_http_date
@@ -22,7 +22,6 @@ from pachs3.core.outcomes import (
     FilesDeleted,
     FileWritten,
     Listed,
-    Outcome,
     PartCopied,
     PartsComposed,
     PartsListed,
@@ -32,25 +31,26 @@ from pachs3.core.outcomes import (
     UploadStarted,
 )
 from pachs3.core.plans import (
+    AbortUpload,
     Answer,
     ComposeParts,
+    CopyFile,
+    CopyPart,
+    DeleteFile,
+    DeleteFiles,
     ListFiles,
     ListParts,
     ListUploads,
-    Plan,
     ReadFile,
     StartUpload,
+    WriteFile,
+    WritePart,
 )
 from pachs3.core.refs import FileInfo
 from pachs3.core.xml import render_error
 
 XML = "application/xml"
 Headers = list[tuple[str, str]]
-
-
-def respond(plan: Plan, outcome: Outcome) -> S3Response:
-    responder = RESPONDERS[type(outcome)]
-    return responder(plan, outcome)
 
 
 def error_response(
@@ -111,8 +111,7 @@ def object_headers(info: FileInfo, *, checksum_mode: bool) -> Headers:
     return headers
 
 
-def _file_read(plan: Plan, outcome: Outcome) -> S3Response:
-    read, done = cast(ReadFile, plan), cast(FileRead, outcome)
+def file_read(read: ReadFile, done: FileRead) -> S3Response:
     info = done.info
     if done.not_modified:
         return S3Response(
@@ -142,97 +141,69 @@ def _checksum_headers(checksums: Mapping[str, str]) -> Headers:
     return [(CHECKSUM_HEADER_PREFIX + alg, value) for alg, value in checksums.items()]
 
 
-def _file_written(plan: Plan, outcome: Outcome) -> S3Response:
-    done = cast(FileWritten, outcome)
+def file_written(write: WriteFile, done: FileWritten) -> S3Response:
     headers = [("etag", documents.quote_etag(done.info.etag))]
     headers.extend(_checksum_headers(done.checksums))
     return _empty(200, headers)
 
 
-def _file_copied(plan: Plan, outcome: Outcome) -> S3Response:
-    info = cast(FileCopied, outcome).info
+def file_copied(copy: CopyFile, done: FileCopied) -> S3Response:
+    info = done.info
     return _xml(documents.copy_result(info.etag, info.modified))
 
 
-def _file_deleted(plan: Plan, outcome: Outcome) -> S3Response:
+def file_deleted(delete: DeleteFile, done: FileDeleted) -> S3Response:
     return _empty(204)
 
 
-def _files_deleted(plan: Plan, outcome: Outcome) -> S3Response:
-    done = cast(FilesDeleted, outcome)
+def files_deleted(delete: DeleteFiles, done: FilesDeleted) -> S3Response:
     # Quiet mode reports only failures; minio-py sends Quiet and expects exactly that.
     deleted = () if done.quiet else done.deleted
     failed = ((f.key, f.code, f.message) for f in done.failed)
     return _xml(documents.delete_result(deleted, failed))
 
 
-def _listed(plan: Plan, outcome: Outcome) -> S3Response:
-    return _xml(documents.list_objects(cast(ListFiles, plan), cast(Listed, outcome)))
+def listed(listing: ListFiles, done: Listed) -> S3Response:
+    return _xml(documents.list_objects(listing, done))
 
 
-def _upload_started(plan: Plan, outcome: Outcome) -> S3Response:
-    start, done = cast(StartUpload, plan), cast(UploadStarted, outcome)
+def upload_started(start: StartUpload, done: UploadStarted) -> S3Response:
     extra: Headers = []
     if done.checksum_algorithm:
         extra.append(("x-amz-checksum-algorithm", done.checksum_algorithm.upper()))
     return _xml(documents.initiate_upload(start.bucket, start.path, done.upload_id), extra=extra)
 
 
-def _part_written(plan: Plan, outcome: Outcome) -> S3Response:
-    done = cast(PartWritten, outcome)
+def part_written(part: WritePart, done: PartWritten) -> S3Response:
     headers = [("etag", documents.quote_etag(done.etag))]
     headers.extend(_checksum_headers(done.checksums))
     return _empty(200, headers)
 
 
-def _part_copied(plan: Plan, outcome: Outcome) -> S3Response:
-    done = cast(PartCopied, outcome)
+def part_copied(part: CopyPart, done: PartCopied) -> S3Response:
     return _xml(documents.copy_result(done.etag, done.modified, part=True))
 
 
-def _parts_composed(plan: Plan, outcome: Outcome) -> S3Response:
-    compose, done = cast(ComposeParts, plan), cast(PartsComposed, outcome)
+def parts_composed(compose: ComposeParts, done: PartsComposed) -> S3Response:
     upload = compose.upload
     return _xml(documents.complete_upload(upload.bucket, upload.key, done.info.etag))
 
 
-def _upload_aborted(plan: Plan, outcome: Outcome) -> S3Response:
+def upload_aborted(abort: AbortUpload, done: UploadAborted) -> S3Response:
     return _empty(204)
 
 
-def _parts_listed(plan: Plan, outcome: Outcome) -> S3Response:
-    listing, done = cast(ListParts, plan), cast(PartsListed, outcome)
+def parts_listed(listing: ListParts, done: PartsListed) -> S3Response:
     return _xml(
         documents.list_parts(listing.upload, done, listing.max_parts, listing.part_number_marker)
     )
 
 
-def _uploads_listed(plan: Plan, outcome: Outcome) -> S3Response:
-    return _xml(documents.list_uploads(cast(ListUploads, plan), cast(UploadsListed, outcome)))
+def uploads_listed(listing: ListUploads, done: UploadsListed) -> S3Response:
+    return _xml(documents.list_uploads(listing, done))
 
 
-def _answered(plan: Plan, outcome: Outcome) -> S3Response:
-    answer = cast(Answer, plan)
+def answered(answer: Answer, done: Answered) -> S3Response:
     if answer.document:
         return _xml(answer.document, status=answer.status, extra=list(answer.headers))
     return _empty(answer.status, list(answer.headers))
-
-
-Responder = Callable[[Plan, Outcome], S3Response]
-
-RESPONDERS: dict[type[Any], Responder] = {
-    FileRead: _file_read,
-    Listed: _listed,
-    FileWritten: _file_written,
-    FileCopied: _file_copied,
-    FileDeleted: _file_deleted,
-    FilesDeleted: _files_deleted,
-    UploadStarted: _upload_started,
-    PartWritten: _part_written,
-    PartCopied: _part_copied,
-    PartsComposed: _parts_composed,
-    UploadAborted: _upload_aborted,
-    PartsListed: _parts_listed,
-    UploadsListed: _uploads_listed,
-    Answered: _answered,
-}

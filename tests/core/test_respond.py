@@ -1,4 +1,4 @@
-"""Pure core: respond(plan, outcome) -> S3Response, and the error document."""
+"""Pure core: the responders, (plan, outcome) -> S3Response, and the error document."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pachs3.core import errors, outcomes, plans
+from pachs3.core import errors, outcomes, plans, respond
 from pachs3.core.http import BytesStream
 from pachs3.core.ranges import ByteRange
 from pachs3.core.refs import CommitRef, FileInfo
-from pachs3.core.respond import error_response, respond
+from pachs3.core.respond import error_response
 
 NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 REF = CommitRef(repo="r", id="c" * 32)
@@ -69,7 +69,9 @@ def test_invalid_range_carries_content_range() -> None:
 
 def test_get_headers_of_a_whole_object() -> None:
     plan = plans.ReadFile(ref=REF, bucket="b", path=INFO.path)
-    response = respond(plan, outcomes.FileRead(info=INFO, body=BytesStream(b"0123456789")))
+    response = respond.file_read(
+        plan, outcomes.FileRead(info=INFO, body=BytesStream(b"0123456789"))
+    )
     got = headers(response)
     assert response.status == 200
     assert got["content-length"] == "10"
@@ -84,18 +86,18 @@ def test_get_headers_of_a_whole_object() -> None:
 
 def test_checksum_mode_returns_full_object_checksums_only() -> None:
     plan = plans.ReadFile(ref=REF, bucket="b", path=INFO.path, checksum_mode=True)
-    got = headers(respond(plan, outcomes.FileRead(info=INFO, body=BytesStream(b""))))
+    got = headers(respond.file_read(plan, outcomes.FileRead(info=INFO, body=BytesStream(b""))))
     assert got["x-amz-checksum-crc32"] == "AAAAAA=="
     assert got["x-amz-checksum-type"] == "FULL_OBJECT"
     ranged = outcomes.FileRead(
         info=INFO, body=BytesStream(b""), range=ByteRange(start=0, end=1, size=10)
     )
-    assert "x-amz-checksum-crc32" not in headers(respond(plan, ranged))
+    assert "x-amz-checksum-crc32" not in headers(respond.file_read(plan, ranged))
 
 
 def test_ranged_get_is_206_with_content_range() -> None:
     plan = plans.ReadFile(ref=REF, bucket="b", path=INFO.path)
-    response = respond(
+    response = respond.file_read(
         plan,
         outcomes.FileRead(
             info=INFO, body=BytesStream(b"234"), range=ByteRange(start=2, end=4, size=10)
@@ -108,7 +110,7 @@ def test_ranged_get_is_206_with_content_range() -> None:
 
 def test_not_modified_has_no_body() -> None:
     plan = plans.ReadFile(ref=REF, bucket="b", path=INFO.path)
-    response = respond(plan, outcomes.FileRead(info=INFO, body=None, not_modified=True))
+    response = respond.file_read(plan, outcomes.FileRead(info=INFO, body=None, not_modified=True))
     assert response.status == 304
     assert body(response) == b""
     assert headers(response)["etag"] == f'"{INFO.etag}"'
@@ -118,7 +120,7 @@ def test_response_overrides_replace_stored_headers() -> None:
     plan = plans.ReadFile(
         ref=REF, bucket="b", path=INFO.path, overrides=(("content-type", "application/x-foo"),)
     )
-    got = headers(respond(plan, outcomes.FileRead(info=INFO, body=BytesStream(b""))))
+    got = headers(respond.file_read(plan, outcomes.FileRead(info=INFO, body=BytesStream(b""))))
     assert got["content-type"] == "application/x-foo"
 
 
@@ -137,7 +139,7 @@ def test_list_v2_document(encode: bool) -> None:
     listed = outcomes.Listed(
         files=(INFO,), prefixes=("dir/sub dir/",), truncated=True, last="dir/sub dir/"
     )
-    root = ET.fromstring(body(respond(plan, listed)))
+    root = ET.fromstring(body(respond.listed(plan, listed)))
     assert root.tag == NS + "ListBucketResult"
     assert root.findtext(NS + "KeyCount") == "2"
     assert root.findtext(NS + "IsTruncated") == "true"
@@ -160,7 +162,7 @@ def test_list_v2_document(encode: bool) -> None:
 def test_list_v1_document_has_marker_and_next_marker() -> None:
     plan = plans.ListFiles(ref=REF, bucket="b", version=1, marker="a", start_after="a", max_keys=1)
     listed = outcomes.Listed(files=(INFO,), prefixes=(), truncated=True, last=INFO.path)
-    root = ET.fromstring(body(respond(plan, listed)))
+    root = ET.fromstring(body(respond.listed(plan, listed)))
     assert root.findtext(NS + "Marker") == "a"
     assert root.findtext(NS + "NextMarker") == INFO.path
     assert root.find(NS + "KeyCount") is None
@@ -168,14 +170,16 @@ def test_list_v1_document_has_marker_and_next_marker() -> None:
 
 
 def test_write_and_delete_responses() -> None:
-    written = respond(
+    written = respond.file_written(
         plans.WriteFile(ref=REF, bucket="out", path="k", body=plans.BodySpec()),
         outcomes.FileWritten(info=INFO, checksums={"crc32": "AAAAAA=="}),
     )
     assert written.status == 200
     assert headers(written)["etag"] == f'"{INFO.etag}"'
     assert headers(written)["x-amz-checksum-crc32"] == "AAAAAA=="
-    deleted = respond(plans.DeleteFile(ref=REF, bucket="out", path="k"), outcomes.FileDeleted())
+    deleted = respond.file_deleted(
+        plans.DeleteFile(ref=REF, bucket="out", path="k"), outcomes.FileDeleted()
+    )
     assert deleted.status == 204
 
 
@@ -183,7 +187,7 @@ def test_quiet_delete_lists_only_failures() -> None:
     plan = plans.DeleteFiles(ref=REF, bucket="out", body=plans.BodySpec())
     failure = outcomes.DeleteFailure(key="x", code="AccessDenied", message="no")
     done = outcomes.FilesDeleted(deleted=("a", "b"), failed=(failure,), quiet=True)
-    root = ET.fromstring(body(respond(plan, done)))
+    root = ET.fromstring(body(respond.files_deleted(plan, done)))
     assert root.findall(NS + "Deleted") == []
     assert root.findtext(f"{NS}Error/{NS}Key") == "x"
 
@@ -194,7 +198,7 @@ def test_complete_upload_document() -> None:
     )
     plan = plans.ComposeParts(upload=upload, dst=REF, body=plans.BodySpec())
     info = FileInfo(path="big.bin", size=1, etag="abc-3", modified=WHEN, commit="c")
-    root = ET.fromstring(body(respond(plan, outcomes.PartsComposed(info=info))))
+    root = ET.fromstring(body(respond.parts_composed(plan, outcomes.PartsComposed(info=info))))
     assert root.findtext(NS + "ETag") == '"abc-3"'
     assert root.findtext(NS + "Key") == "big.bin"
     assert root.findtext(NS + "Bucket") == "out"
