@@ -29,10 +29,11 @@ from typing import TYPE_CHECKING, Any
 from pachs3 import accel
 from pachs3.backends.base import Backend, CommitInfo, CommitRef
 from pachs3.core.http import RequestHead, S3Response
-from pachs3.core.layout import OUTPUT_BUCKET, STAGING_REPO, Bucket, Layout
+from pachs3.core.layout import OUTPUT_BUCKET, Bucket, Layout
+from pachs3.core.multipart import STAGING_REPO
 from pachs3.core.outcomes import FileCopied, FileWritten, Outcome, PartsComposed
 from pachs3.exchange import Exchange, prepare
-from pachs3.executor import upload_targets
+from pachs3.multipart import discard_uploads
 
 if TYPE_CHECKING:
     from pachs3.transports.boto import Detach
@@ -239,7 +240,7 @@ class SidecarGateway:
             self._finished = None
             if job.output is None:
                 return None
-            self._discard_uploads(job.output.ref)
+            discard_uploads(self.backend, self._staging_repo, job.output.ref)
             self._finished = self.backend.finish_commit(job.output.repo, job.output.id, error=error)
             return self._finished
 
@@ -282,11 +283,6 @@ class SidecarGateway:
                 f"input {name!r} ({repo}@{at}) is an open commit; inputs must be finished"
             )
         return info
-
-    def _discard_uploads(self, output: CommitRef) -> None:
-        """Multipart uploads the job started and never completed are dropped with the job."""
-        for commit_id in upload_targets(self.backend, self._staging_repo, output):
-            self.backend.discard_commit(self._staging_repo, commit_id)
 
     # -- the funnel -------------------------------------------------------------------------
 

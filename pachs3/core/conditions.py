@@ -27,13 +27,17 @@ from typing import Literal
 
 from pachs3.core.dates import parse_http_date, to_utc
 from pachs3.core.errors import NoSuchKey, NotImplementedByGateway, PreconditionFailed
+from pachs3.core.plans import ReadConditions
+from pachs3.core.refs import FileInfo
 
 __all__ = [
     "ReadVerdict",
     "check_copy_source_conditions",
     "check_read_conditions",
+    "check_source_conditions",
     "check_write_conditions",
     "etag_matches",
+    "read_verdict",
 ]
 
 ReadVerdict = Literal["ok", "not-modified"]
@@ -177,3 +181,30 @@ def check_write_conditions(
             raise NoSuchKey()
         if not etag_matches(if_match, current_etag):
             raise PreconditionFailed()
+
+
+def read_verdict(conditions: ReadConditions, info: FileInfo) -> ReadVerdict:
+    """``check_read_conditions`` for a GET/HEAD plan's conditions and the object's info."""
+    if not conditions.any:
+        return "ok"
+    return check_read_conditions(
+        if_match=conditions.if_match,
+        if_none_match=conditions.if_none_match,
+        if_modified_since=conditions.if_modified_since,
+        if_unmodified_since=conditions.if_unmodified_since,
+        etag=info.etag,
+        last_modified=info.modified,
+    )
+
+
+def check_source_conditions(conditions: ReadConditions, info: FileInfo) -> None:
+    """``check_copy_source_conditions`` for a copy plan's conditions and the source's info."""
+    if conditions.any:
+        check_copy_source_conditions(
+            if_match=conditions.if_match,
+            if_none_match=conditions.if_none_match,
+            if_modified_since=conditions.if_modified_since,
+            if_unmodified_since=conditions.if_unmodified_since,
+            etag=info.etag,
+            last_modified=info.modified,
+        )

@@ -13,12 +13,10 @@ from datetime import datetime
 from types import MappingProxyType
 
 from pachs3.core import errors
+from pachs3.core.multipart import STAGING_REPO as STAGING_REPO  # re-exported: cli.py hides it
 from pachs3.core.refs import CommitRef
 
 OUTPUT_BUCKET = "out"
-STAGING_REPO = "_pachs3_multipart"
-"""Where multipart parts wait for completion: a repo no bucket maps to, so no listing shows
-them (Pachyderm's own gateway uses the hidden repo ``_s3gateway_multipart_`` the same way)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

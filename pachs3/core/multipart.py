@@ -1,0 +1,121 @@
+"""Multipart uploads, the pure part: what an upload records, which parts a completion takes, the
+multipart ETag, and how listings of parts and uploads page.
+
+An upload is a detached commit of the staging repo (``STAGING_REPO``: no bucket maps to it, so
+no listing shows parts); its description records the target (``UploadRecord``), and each part
+is a file of that commit named by its number (``part_path``). ``pachs3/multipart.py`` carries
+these decisions out against a backend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from pachs3.core import errors
+from pachs3.core.refs import CommitRef, FileInfo
+
+STAGING_REPO = "_pachs3_multipart"
+"""Where multipart parts wait for completion: a repo no bucket maps to, so no listing shows
+them (Pachyderm's own gateway uses the hidden repo ``_s3gateway_multipart_`` the same way)."""
+
+MIN_PART_SIZE = 5 * 1024 * 1024
+"""Every part but the last must be at least 5 MiB (AWS; EntityTooSmall otherwise)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UploadRecord:
+    """What an upload's staging commit says about it (its description, as JSON)."""
+
+    bucket: str
+    key: str
+    dst_repo: str
+    dst_commit: str
+    metadata: dict[str, str]
+    checksum_algorithm: str | None
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "pachs3-upload": 1,
+                "bucket": self.bucket,
+                "key": self.key,
+                "dst": [self.dst_repo, self.dst_commit],
+                "metadata": self.metadata,
+                "checksum_algorithm": self.checksum_algorithm,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, description: str) -> UploadRecord | None:
+        """The record a staging commit's description holds; None if it holds none."""
+        try:
+            data = json.loads(description)
+            dst_repo, dst_commit = data["dst"]
+            return cls(
+                bucket=data["bucket"],
+                key=data["key"],
+                dst_repo=dst_repo,
+                dst_commit=dst_commit,
+                metadata=dict(data["metadata"]),
+                checksum_algorithm=data.get("checksum_algorithm"),
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def belongs_to(self, dst: CommitRef) -> bool:
+        return (self.dst_repo, self.dst_commit) == (dst.repo, dst.id)
+
+
+def part_path(number: int) -> str:
+    """Zero-padded so that path order is part order."""
+    return f"{number:05d}"
+
+
+def choose_parts(
+    requested: Sequence[tuple[int, str]], staged: Mapping[int, FileInfo]
+) -> list[FileInfo]:
+    """The staged parts a CompleteMultipartUpload names, checked as AWS checks them.
+
+    ``requested`` is (part number, ETag) in document order: ascending and without repeats
+    (InvalidPartOrder), each naming a staged part with that ETag (InvalidPart), every part but
+    the last at least ``MIN_PART_SIZE`` (EntityTooSmall).
+    """
+    numbers = [number for number, _etag in requested]
+    if numbers != sorted(set(numbers)):
+        raise errors.InvalidPartOrder()
+    chosen: list[FileInfo] = []
+    for number, etag in requested:
+        info = staged.get(number)
+        if info is None or info.etag != etag:
+            raise errors.InvalidPart()
+        chosen.append(info)
+    if any(info.size < MIN_PART_SIZE for info in chosen[:-1]):
+        raise errors.EntityTooSmall()
+    return chosen
+
+
+def multipart_etag(parts: Sequence[FileInfo]) -> str:
+    """S3's multipart ETag: MD5 over the concatenated binary part MD5s, then ``-N``. aws s3 sync
+    and rclone compare it, so it must be exactly this (clients.md §5.10)."""
+    digest = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in parts), usedforsecurity=False)
+    return f"{digest.hexdigest()}-{len(parts)}"
+
+
+def parts_page(
+    parts: Mapping[int, FileInfo], *, marker: int, max_parts: int
+) -> tuple[list[tuple[int, FileInfo]], bool]:
+    """ListParts paging: the parts numbered after ``marker``, at most ``max_parts`` of them, and
+    whether more follow."""
+    after = sorted((n, info) for n, info in parts.items() if n > marker)
+    return after[:max_parts], len(after) > max_parts
+
+
+def after_upload_marker(key: str, upload_id: str, key_marker: str, upload_id_marker: str) -> bool:
+    """ListMultipartUploads paging (AWS): past ``key-marker``; at it, only uploads whose id
+    sorts after ``upload-id-marker`` (none at all when that is not given)."""
+    if not key_marker or key != key_marker:
+        return key > key_marker
+    return bool(upload_id_marker) and upload_id > upload_id_marker

@@ -1,0 +1,177 @@
+"""Multipart uploads against a backend: the whole upload lifecycle, start to completion or abort.
+
+Each upload is a detached commit of the staging repo holding one file per part; its description
+records the target (``core.multipart.UploadRecord``). Completion checks the parts
+(``choose_parts``) and composes them into the output commit as a metadata operation, then the
+staging commit is discarded; a job that ends discards its unfinished uploads
+(``discard_uploads``). The decisions are pure and live in ``core/multipart.py``; this module
+fetches and acts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import closing
+
+from pachs3.backends.base import Backend, CommitInfo, NotFound
+from pachs3.core import errors
+from pachs3.core.body import VerifiedBody, read_small_body
+from pachs3.core.conditions import check_source_conditions
+from pachs3.core.multipart import (
+    UploadRecord,
+    after_upload_marker,
+    choose_parts,
+    multipart_etag,
+    part_path,
+    parts_page,
+)
+from pachs3.core.outcomes import (
+    PartCopied,
+    PartsComposed,
+    PartsListed,
+    PartView,
+    PartWritten,
+    UploadAborted,
+    UploadsListed,
+    UploadStarted,
+    UploadView,
+)
+from pachs3.core.plans import (
+    AbortUpload,
+    ComposeParts,
+    CopyPart,
+    ListParts,
+    ListUploads,
+    StartUpload,
+    UploadRef,
+    WritePart,
+)
+from pachs3.core.ranges import parse_copy_range
+from pachs3.core.refs import CommitRef, FileInfo
+from pachs3.core.xml import parse_complete_multipart
+
+Body = Iterator[bytes]
+
+
+def start_upload(start: StartUpload, backend: Backend, body: Body) -> UploadStarted:
+    record = UploadRecord(
+        bucket=start.bucket,
+        key=start.path,
+        dst_repo=start.dst.repo,
+        dst_commit=start.dst.id,
+        metadata=dict(start.metadata),
+        checksum_algorithm=start.checksum_algorithm,
+    )
+    info = backend.start_commit(start.staging_repo, None, description=record.to_json(), empty=True)
+    return UploadStarted(upload_id=info.id, checksum_algorithm=start.checksum_algorithm)
+
+
+def write_part(part: WritePart, backend: Backend, body: Body) -> PartWritten:
+    _load_upload(backend, part.upload)
+    verified = VerifiedBody(part.body, body)
+    info = backend.put_file(part.upload.staging, part_path(part.part_number), verified)
+    return PartWritten(etag=info.etag, checksums=verified.checksums_for_response())
+
+
+def copy_part(part: CopyPart, backend: Backend, body: Body) -> PartCopied:
+    _load_upload(backend, part.upload)
+    source = backend.inspect_file(part.src, part.src_path)
+    check_source_conditions(part.source_conditions, source)
+    offset, length = parse_copy_range(part.range_header, source.size)
+    stream = backend.read_file(
+        part.src, part.src_path, offset=offset, length=length, etag=source.etag
+    )
+    with closing(stream):
+        info = backend.put_file(part.upload.staging, part_path(part.part_number), stream)
+    return PartCopied(etag=info.etag, modified=info.modified)
+
+
+def compose_parts(compose: ComposeParts, backend: Backend, body: Body) -> PartsComposed:
+    _, record = _load_upload(backend, compose.upload)
+    requested = parse_complete_multipart(read_small_body(compose.body, body))
+    staging = compose.upload.staging
+    chosen = choose_parts(requested, _staged_parts(backend, staging))
+    result = backend.compose_file(
+        compose.dst,
+        compose.upload.key,
+        [(staging, info.path) for info in chosen],
+        etag=multipart_etag(chosen),
+        metadata=record.metadata,
+    )
+    backend.discard_commit(staging.repo, staging.id)
+    return PartsComposed(info=result)
+
+
+def abort_upload(abort: AbortUpload, backend: Backend, body: Body) -> UploadAborted:
+    _load_upload(backend, abort.upload)
+    backend.discard_commit(abort.upload.staging.repo, abort.upload.staging.id)
+    return UploadAborted()
+
+
+def list_parts(listing: ListParts, backend: Backend, body: Body) -> PartsListed:
+    commit, _ = _load_upload(backend, listing.upload)
+    page, truncated = parts_page(
+        _staged_parts(backend, listing.upload.staging),
+        marker=listing.part_number_marker,
+        max_parts=listing.max_parts,
+    )
+    return PartsListed(
+        parts=tuple(
+            PartView(number=n, etag=info.etag, size=info.size, modified=info.modified)
+            for n, info in page
+        ),
+        truncated=truncated,
+        next_marker=page[-1][0] if page else 0,
+        initiated=commit.started,
+    )
+
+
+def list_uploads(listing: ListUploads, backend: Backend, body: Body) -> UploadsListed:
+    uploads = [
+        UploadView(key=record.key, upload_id=info.id, initiated=info.started)
+        for info, record in _open_uploads(backend, listing.staging_repo, listing.dst)
+        if record.bucket == listing.bucket
+        and record.key.startswith(listing.prefix)
+        and after_upload_marker(record.key, info.id, listing.key_marker, listing.upload_id_marker)
+    ]
+    # Key order, then upload id: the order the markers page through.
+    uploads.sort(key=lambda u: (u.key, u.upload_id))
+    page = uploads[: listing.max_uploads]
+    return UploadsListed(uploads=tuple(page), truncated=len(uploads) > len(page))
+
+
+def discard_uploads(backend: Backend, staging_repo: str, dst: CommitRef) -> None:
+    """Drop the open uploads meant for ``dst`` (a job's unfinished uploads end with it)."""
+    for info, _record in list(_open_uploads(backend, staging_repo, dst)):
+        backend.discard_commit(staging_repo, info.id)
+
+
+def _load_upload(backend: Backend, upload: UploadRef) -> tuple[CommitInfo, UploadRecord]:
+    """The upload's staging commit, if it is open and was started for this bucket and key."""
+    try:
+        info = backend.inspect_commit(upload.staging.repo, upload.staging.id)
+    except NotFound:
+        raise errors.NoSuchUpload() from None
+    record = UploadRecord.from_json(info.description)
+    if (
+        record is None
+        or not info.is_open
+        or (record.bucket, record.key) != (upload.bucket, upload.key)
+        or not record.belongs_to(upload.dst)  # another job's upload, even with a leaked id
+    ):
+        raise errors.NoSuchUpload()
+    return info, record
+
+
+def _staged_parts(backend: Backend, staging: CommitRef) -> dict[int, FileInfo]:
+    return {int(info.path): info for info in backend.walk_files(staging)}
+
+
+def _open_uploads(
+    backend: Backend, staging_repo: str, dst: CommitRef
+) -> Iterator[tuple[CommitInfo, UploadRecord]]:
+    """Every open upload whose parts are meant for the commit ``dst``."""
+    for info in backend.list_commits(staging_repo):
+        record = UploadRecord.from_json(info.description)
+        if record is not None and info.is_open and record.belongs_to(dst):
+            yield info, record
