@@ -17,7 +17,6 @@ import secrets
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 
-from pachs3.backends.base import Backend
 from pachs3.core import errors, presigned, sigv4
 from pachs3.core.http import RequestHead, S3Response
 from pachs3.core.layout import Layout
@@ -27,7 +26,7 @@ from pachs3.core.plans import Plan
 from pachs3.core.request import parse
 from pachs3.core.respond import error_response
 from pachs3.core.routing import classify
-from pachs3.executor import execute
+from pachs3.executor import Store, execute
 
 log = logging.getLogger("pachs3")
 
@@ -39,13 +38,13 @@ def prepare(
     head: RequestHead,
     *,
     layout: Layout,
-    backend: Backend,
+    store: Store,
     credentials: Mapping[str, str] | None,
     now: Callable[[], datetime],
     count: Count,
 ) -> Exchange:
     """Decide what ``head`` asks for, without I/O: fast enough to run on an event loop."""
-    exchange = Exchange(head, backend, count)
+    exchange = Exchange(head, store, count)
     exchange.decide(layout, credentials, now)
     return exchange
 
@@ -54,19 +53,19 @@ class Exchange:
     """A prepared request: either refused already or ready to run once. Not thread-shared."""
 
     __slots__ = (
-        "_backend",
         "_body_check",
         "_count",
         "_head",
         "_plan",
         "_request_id",
         "_resource",
+        "_store",
         "refusal",
     )
 
-    def __init__(self, head: RequestHead, backend: Backend, count: Count) -> None:
+    def __init__(self, head: RequestHead, store: Store, count: Count) -> None:
         self._head = head
-        self._backend = backend
+        self._store = store
         self._count = count
         self._request_id = secrets.token_hex(8).upper()
         self._resource = head.path
@@ -109,7 +108,7 @@ class Exchange:
         try:
             if self._body_check is not None:
                 body = iter(self._body_check.verify_body(body))
-            outcome, response = execute(self._plan, self._backend, body)
+            outcome, response = execute(self._plan, self._store, body)
             return self._finish(response, outcome)
         except errors.S3Error as exc:
             return self._finish(self._error(exc), outcome)

@@ -12,27 +12,27 @@ staging commit is NoSuchUpload).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
-from typing import TypeVar, assert_never, cast
+from typing import TypeVar, assert_never
 
 from pachs3 import multipart
 from pachs3.backends.base import (
     AlreadyExists,
     Backend,
     BackendError,
-    ByteStream,
     Conflict,
-    FileOpener,
     NotFound,
     NotSupported,
+    Opener,
     PermissionDenied,
-    ReadSpan,
     Truncated,
     Unavailable,
+    file_opener,
 )
 from pachs3.core import errors, respond
 from pachs3.core.body import VerifiedBody, read_small_body
-from pachs3.core.conditions import check_source_conditions, read_verdict
+from pachs3.core.conditions import check_source_conditions, decide_read
 from pachs3.core.http import S3Response
 from pachs3.core.listing import ListingBuilder
 from pachs3.core.outcomes import (
@@ -63,7 +63,6 @@ from pachs3.core.plans import (
     WriteFile,
     WritePart,
 )
-from pachs3.core.ranges import ByteRange, parse_range
 from pachs3.core.refs import FileInfo
 from pachs3.core.xml import parse_delete_objects
 
@@ -73,14 +72,27 @@ MIN_PART_SIZE = 5 * 1024 * 1024
 """Every part but the last must be at least 5 MiB (AWS; EntityTooSmall otherwise)."""
 
 
-def execute(plan: Plan, backend: Backend, body: Body) -> tuple[Outcome, S3Response]:
+@dataclass(frozen=True, slots=True)
+class Store:
+    """A backend, and how its files are opened: decided once, when the gateway is built."""
+
+    backend: Backend
+    open_file: Opener
+
+    @classmethod
+    def of(cls, backend: Backend) -> Store:
+        return cls(backend=backend, open_file=file_opener(backend))
+
+
+def execute(plan: Plan, store: Store, body: Body) -> tuple[Outcome, S3Response]:
     """Carry ``plan`` out and render the answer: (what happened, the response)."""
+    backend = store.backend
     try:
         match plan:
             case Answer():
                 return _run(plan, backend, body, _answer, respond.answered)
             case ReadFile():
-                return _run(plan, backend, body, _read_file, respond.file_read)
+                return _run(plan, store.open_file, body, _read_file, respond.file_read)
             case ListFiles():
                 return _run(plan, backend, body, _list_files, respond.listed)
             case WriteFile():
@@ -113,17 +125,19 @@ def execute(plan: Plan, backend: Backend, body: Body) -> tuple[Outcome, S3Respon
 
 PlanT = TypeVar("PlanT")
 OutcomeT = TypeVar("OutcomeT", bound=Outcome)
+TargetT = TypeVar("TargetT")
+"""What a handler acts on: the backend, or for reads how its files are opened."""
 
 
 def _run(
     plan: PlanT,
-    backend: Backend,
+    target: TargetT,
     body: Body,
-    handler: Callable[[PlanT, Backend, Body], OutcomeT],
+    handler: Callable[[PlanT, TargetT, Body], OutcomeT],
     responder: Callable[[PlanT, OutcomeT], S3Response],
 ) -> tuple[OutcomeT, S3Response]:
     """One pair: mypy infers ``PlanT`` and ``OutcomeT`` from both and refuses a mismatch."""
-    outcome = handler(plan, backend, body)
+    outcome = handler(plan, target, body)
     return outcome, responder(plan, outcome)
 
 
@@ -169,70 +183,28 @@ def _answer(answer: Answer, backend: Backend, body: Body) -> Answered:
 
 
 READ_ATTEMPTS = 3
-"""How often a GET re-inspects an object that was overwritten between inspect and read."""
+"""How often a GET opens again an object that was overwritten between inspect and read."""
 
 
-def _read_file(read: ReadFile, backend: Backend, body: Body) -> FileRead:
-    """Headers come from one inspection and the bytes from that same version.
+def _read_file(read: ReadFile, open_file: Opener, body: Body) -> FileRead:
+    """Headers and bytes of one version of the file.
 
-    A backend that can (``FileOpener``) answers both from one snapshot; otherwise the read
-    names the etag it inspected, and a concurrent overwrite in ``out`` makes it start over.
+    A backend's own ``open_file`` reads the version it opened; the fallback (``InspectedFile``)
+    reads naming the etag it inspected, and a concurrent overwrite in ``out`` (Conflict) makes
+    the GET start over.
     """
-    if hasattr(backend, "open_file") and not read.head_only:
-        decision: _ReadDecision | None = None
-
-        def choose(info: FileInfo) -> ReadSpan | None:
-            nonlocal decision
-            decision = _decide(read, info)
-            return decision.span
-
-        info, stream = cast(FileOpener, backend).open_file(read.ref, read.path, choose)
-        assert decision is not None, "open_file calls choose before it answers"
-        return decision.outcome(info, stream)
     for _attempt in range(READ_ATTEMPTS):
-        info = backend.inspect_file(read.ref, read.path)
-        decision = _decide(read, info)
-        if decision.span is None:
-            return decision.outcome(info, None)
-        offset, length = decision.span
-        try:
-            stream = backend.read_file(
-                read.ref, read.path, offset=offset, length=length, etag=info.etag
-            )
-        except Conflict:
-            continue
-        return decision.outcome(info, stream)
+        with closing(open_file(read.ref, read.path)) as opened:
+            info = opened.info
+            decision = decide_read(read, info)
+            if decision.span is None:
+                return decision.outcome(info, None)
+            try:
+                stream = opened.read(*decision.span)
+            except Conflict:
+                continue
+            return decision.outcome(info, stream)
     raise errors.SlowDown("The object is being overwritten faster than it can be read.")
-
-
-@dataclass(frozen=True, slots=True)
-class _ReadDecision:
-    """What a GET or HEAD answers for one version of a file, before any byte is read."""
-
-    span: ReadSpan | None
-    """The bytes to read; None for none (HEAD, 304)."""
-    byte_range: ByteRange | None = None
-    not_modified: bool = False
-
-    def outcome(self, info: FileInfo, stream: ByteStream | None) -> FileRead:
-        if self.not_modified:
-            return FileRead(info=info, body=None, not_modified=True)
-        return FileRead(info=info, body=stream, range=self.byte_range)
-
-
-def _decide(read: ReadFile, info: FileInfo) -> _ReadDecision:
-    """Conditions, part number and range against ``info``; raises the S3 error they deserve."""
-    if read_verdict(read.conditions, info) == "not-modified":
-        return _ReadDecision(span=None, not_modified=True)
-    if read.part_number not in (None, 1):
-        # Objects are stored whole; part 1 is the whole object, as AWS answers for a
-        # single-part object.
-        raise errors.InvalidRange(headers=(("content-range", f"bytes */{info.size}"),))
-    byte_range = parse_range(read.range_header, info.size)
-    if read.head_only:
-        return _ReadDecision(span=None, byte_range=byte_range)
-    span = (byte_range.start, byte_range.length) if byte_range else (0, info.size)
-    return _ReadDecision(span=span, byte_range=byte_range)
 
 
 def _list_files(listing: ListFiles, backend: Backend, body: Body) -> Listed:

@@ -33,6 +33,7 @@ from pachs3.core.layout import OUTPUT_BUCKET, Bucket, Layout
 from pachs3.core.multipart import STAGING_REPO
 from pachs3.core.outcomes import FileCopied, FileWritten, Outcome, PartsComposed
 from pachs3.exchange import Exchange, prepare
+from pachs3.executor import Store
 from pachs3.multipart import discard_uploads
 
 if TYPE_CHECKING:
@@ -119,6 +120,7 @@ class SidecarGateway:
         request dates are checked against (a test can pin it)."""
         accel.install()
         self.backend = backend
+        self._store = Store.of(backend)
         self._credentials = dict(credentials) if credentials is not None else None
         self._clock = clock
         self._first_job = _JobRequest(
@@ -297,7 +299,7 @@ class SidecarGateway:
         return prepare(
             head,
             layout=self._layout,
-            backend=self.backend,
+            store=self._store,
             credentials=self._credentials,
             now=self._clock,
             count=self._count,

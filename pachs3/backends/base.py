@@ -34,6 +34,7 @@ Error family (the executor maps each to one S3 error in a table)::
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -255,24 +256,68 @@ ReadSpan = tuple[int, int | None]
 """``(offset, length)`` of a read; length None: to the end of the file."""
 
 
-class FileOpener(Protocol):
-    """An optional reader capability: inspect and read a file from one snapshot.
+class OpenFile(Protocol):
+    """A file opened for reading: what it is (``info``) and reads of that very version.
 
-    The gateway's GET otherwise inspects, decides (conditions, range) and then reads naming the
-    etag it saw, retrying if the file changed in between; a backend that offers this answers
-    with one lookup and no retry.
+    The caller closes it (``contextlib.closing``); a stream ``read`` returned stays valid after
+    that and is closed on its own.
     """
 
-    def open_file(
-        self, ref: CommitRef, path: str, choose: Callable[[FileInfo], ReadSpan | None]
-    ) -> tuple[FileInfo, ByteStream | None]:
-        """The file's info and a stream of the span ``choose(info)`` names (no stream for None).
+    @property
+    def info(self) -> FileInfo: ...
 
-        ``choose`` runs once, on the version the stream will read; whatever it raises
-        propagates unchanged, before any byte. NotFound('file') as ``inspect_file``; the stream
-        behaves as ``read_file``'s (clipped to the file; Truncated rather than short).
-        """
+    def read(self, offset: int = 0, length: int | None = None) -> ByteStream:
+        """Stream ``length`` bytes (None: to the end) from ``offset`` of the version ``info``
+        describes, as ``read_file`` streams (clipped to the file; Truncated rather than short).
+        Conflict if that version can no longer be read (it was overwritten since)."""
         ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class FileOpener(Protocol):
+    """An optional reader capability: open a file, so that its info and its bytes come from one
+    snapshot (one lookup, and no retry when the file is overwritten meanwhile).
+
+    Backends without it are opened by ``InspectedFile``; ``file_opener`` decides which, once.
+    """
+
+    def open_file(self, ref: CommitRef, path: str) -> OpenFile:
+        """NotFound('file') as ``inspect_file``."""
+        ...
+
+
+class InspectedFile:
+    """``OpenFile`` over ``FileReader`` alone: inspect now, and read naming the etag inspected,
+    so that a file overwritten in between is a Conflict, never another version's bytes."""
+
+    __slots__ = ("_path", "_reader", "_ref", "info")
+
+    def __init__(self, reader: FileReader, ref: CommitRef, path: str) -> None:
+        self._reader = reader
+        self._ref = ref
+        self._path = path
+        self.info = reader.inspect_file(ref, path)
+
+    def read(self, offset: int = 0, length: int | None = None) -> ByteStream:
+        return self._reader.read_file(
+            self._ref, self._path, offset=offset, length=length, etag=self.info.etag
+        )
+
+    def close(self) -> None:
+        """Nothing is held between the inspection and a read."""
+
+
+Opener = Callable[[CommitRef, str], OpenFile]
+
+
+def file_opener(backend: FileReader) -> Opener:
+    """How files of ``backend`` are opened: its own ``open_file`` if it has one (decided here,
+    once, not per request), else ``InspectedFile``."""
+    if isinstance(backend, FileOpener):
+        return backend.open_file
+    return functools.partial(InspectedFile, backend)
 
 
 class DigestedChunks(Protocol):

@@ -1,6 +1,7 @@
 """Conditional requests: ``If-*`` on GET/HEAD, ``x-amz-copy-source-if-*`` on copies, and the
 ``If-None-Match`` / ``If-Match`` of conditional writes. Pure: header strings and the object's
-ETag and time in, a verdict or an ``S3Error`` out.
+ETag and time in, a verdict or an ``S3Error`` out. ``decide_read`` joins the verdict with the
+range and part number: what a GET or HEAD answers for one version of a file.
 
 Read precedence is RFC 9110 §13.2.2 with S3's documented pairings (GetObject/HeadObject API):
 
@@ -22,20 +23,27 @@ stored time has milliseconds. An unreadable date is ignored (RFC 9110 §13.1.3/�
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from pachs3.core import errors
 from pachs3.core.dates import parse_http_date, to_utc
 from pachs3.core.errors import NoSuchKey, NotImplementedByGateway, PreconditionFailed
-from pachs3.core.plans import ReadConditions
+from pachs3.core.http import ByteStream
+from pachs3.core.outcomes import FileRead
+from pachs3.core.plans import ReadConditions, ReadFile
+from pachs3.core.ranges import ByteRange, parse_range
 from pachs3.core.refs import FileInfo
 
 __all__ = [
+    "ReadDecision",
     "ReadVerdict",
     "check_copy_source_conditions",
     "check_read_conditions",
     "check_source_conditions",
     "check_write_conditions",
+    "decide_read",
     "etag_matches",
     "read_verdict",
 ]
@@ -208,3 +216,33 @@ def check_source_conditions(conditions: ReadConditions, info: FileInfo) -> None:
             etag=info.etag,
             last_modified=info.modified,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ReadDecision:
+    """What a GET or HEAD answers for one version of a file, before any byte is read."""
+
+    span: tuple[int, int | None] | None
+    """(offset, length) of the bytes to read; None for none (HEAD, 304)."""
+    byte_range: ByteRange | None = None
+    not_modified: bool = False
+
+    def outcome(self, info: FileInfo, stream: ByteStream | None) -> FileRead:
+        if self.not_modified:
+            return FileRead(info=info, body=None, not_modified=True)
+        return FileRead(info=info, body=stream, range=self.byte_range)
+
+
+def decide_read(read: ReadFile, info: FileInfo) -> ReadDecision:
+    """Conditions, part number and range against ``info``; raises the S3 error they deserve."""
+    if read_verdict(read.conditions, info) == "not-modified":
+        return ReadDecision(span=None, not_modified=True)
+    if read.part_number not in (None, 1):
+        # Objects are stored whole; part 1 is the whole object, as AWS answers for a
+        # single-part object.
+        raise errors.InvalidRange(headers=(("content-range", f"bytes */{info.size}"),))
+    byte_range = parse_range(read.range_header, info.size)
+    if read.head_only:
+        return ReadDecision(span=None, byte_range=byte_range)
+    span = (byte_range.start, byte_range.length) if byte_range else (0, info.size)
+    return ReadDecision(span=span, byte_range=byte_range)

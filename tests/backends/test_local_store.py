@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import itertools
 import json
 import os
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -300,45 +302,34 @@ def test_a_large_upload_that_cannot_succeed_is_refused_before_it_is_received(
         store.put_file(info.ref, "late-small", [b"small"])
 
 
-def test_open_file_decides_and_reads_from_one_snapshot(store: LocalStore) -> None:
-    """``open_file`` (the FileOpener capability a GET uses): ``choose`` sees the version that
-    is then streamed, may ask for no bytes, and whatever it raises comes out unchanged."""
+def test_open_file_reads_the_version_it_opened(store: LocalStore) -> None:
+    """``open_file`` (the FileOpener capability a GET uses): ``info`` and ``read`` come from one
+    snapshot, so a write after the open is not what is read; a closed file reads no more."""
     big = os.urandom(300_000)  # a blob file, beside an inline one
     info = store.start_commit("r", "master")
     store.put_file(info.ref, "small", [b"0123456789"])
     store.put_file(info.ref, "big", [big])
-    seen: list[str] = []
 
-    def whole(found: object) -> tuple[int, None]:
-        seen.append(getattr(found, "etag", ""))
-        return 0, None
-
-    found, stream = store.open_file(info.ref, "small", whole)
-    assert stream is not None
-    store.put_file(info.ref, "small", [b"replaced"])  # after the decision: not what is read
+    with closing(store.open_file(info.ref, "small")) as opened:
+        etag = opened.info.etag
+        store.put_file(info.ref, "small", [b"replaced"])  # after the open: not what is read
+        stream = opened.read(0, None)
     assert b"".join(stream) == b"0123456789"
-    assert seen == [found.etag]
-    assert found.size == 10
+    assert etag == hashlib.md5(b"0123456789").hexdigest()
+    assert opened.info.size == 10
+    with closing(store.open_file(info.ref, "small")) as opened:
+        assert b"".join(opened.read()) == b"replaced"
 
-    found, stream = store.open_file(info.ref, "big", lambda _info: (299_990, 100))
-    assert stream is not None
-    assert b"".join(stream) == big[299_990:]
-    found, stream = store.open_file(info.ref, "big", lambda _info: None)
-    assert stream is None
-    assert found.size == len(big)
-
-    class Refused(Exception):
-        pass
-
-    def refuse(_info: object) -> None:
-        raise Refused
-
-    with pytest.raises(Refused):
-        store.open_file(info.ref, "big", refuse)
+    with closing(store.open_file(info.ref, "big")) as opened:
+        assert opened.info.size == len(big)
+        assert b"".join(opened.read(299_990, 100)) == big[299_990:]
+        assert b"".join(opened.read(10, 5)) == big[10:15]
+        with pytest.raises(ValueError, match="negative"):
+            opened.read(-1, None)
+    with pytest.raises(ValueError, match="closed"):
+        opened.read(0, None)
     with pytest.raises(NotFound):
-        store.open_file(info.ref, "missing", whole)
-    with pytest.raises(ValueError, match="negative"):
-        store.open_file(info.ref, "big", lambda _info: (-1, None))
+        store.open_file(info.ref, "missing")
 
 
 def test_a_failed_upload_leaves_no_file_behind(store: LocalStore) -> None:

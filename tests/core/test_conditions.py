@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -10,10 +11,13 @@ from pachs3.core.conditions import (
     check_copy_source_conditions,
     check_read_conditions,
     check_write_conditions,
+    decide_read,
     etag_matches,
 )
 from pachs3.core.dates import format_http_date, format_iso8601, parse_http_date, to_utc
-from pachs3.core.errors import NoSuchKey, PreconditionFailed, S3Error
+from pachs3.core.errors import InvalidRange, NoSuchKey, PreconditionFailed, S3Error
+from pachs3.core.plans import ReadConditions, ReadFile
+from pachs3.core.refs import CommitRef, FileInfo
 
 ETAG = "6f5902ac237024bdd0c176cb93063dc4"
 MODIFIED = datetime(2025, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)  # stored with milliseconds
@@ -243,3 +247,48 @@ def test_parse_http_date(text: str | None, expected: datetime | None) -> None:
 def test_http_date_round_trip() -> None:
     assert parse_http_date(format_http_date(MODIFIED)) == MODIFIED.replace(microsecond=0)
     assert to_utc(datetime(2024, 1, 1)).tzinfo is UTC
+
+
+# --------------------------------------------------------------------------------------------
+# decide_read: what a GET or HEAD answers for one version of a file
+
+
+def _read_plan(**fields: Any) -> ReadFile:
+    return ReadFile(ref=CommitRef(repo="r", id="c"), bucket="b", path="k", **fields)
+
+
+OBJECT = FileInfo(
+    path="k", size=100, etag="0cc175b9c0f1b6a831c399e269772661",
+    modified=datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC), commit="c",
+)  # fmt: skip
+
+
+def test_decide_read_whole_ranged_and_head() -> None:
+    whole = decide_read(_read_plan(), OBJECT)
+    assert (whole.span, whole.byte_range, whole.not_modified) == ((0, 100), None, False)
+    ranged = decide_read(_read_plan(range_header="bytes=10-19"), OBJECT)
+    assert ranged.span == (10, 10)
+    assert ranged.byte_range is not None
+    assert ranged.byte_range.content_range == "bytes 10-19/100"
+    head = decide_read(_read_plan(head_only=True, range_header="bytes=10-19"), OBJECT)
+    assert head.span is None
+    assert head.byte_range == ranged.byte_range
+
+
+def test_decide_read_not_modified_reads_nothing() -> None:
+    plan = _read_plan(conditions=ReadConditions(if_none_match=f'"{OBJECT.etag}"'))
+    decision = decide_read(plan, OBJECT)
+    assert decision.span is None
+    assert decision.not_modified
+    done = decision.outcome(OBJECT, None)
+    assert done.not_modified
+    assert done.body is None
+
+
+def test_decide_read_refuses_failed_preconditions_and_other_parts() -> None:
+    with pytest.raises(PreconditionFailed):
+        decide_read(_read_plan(conditions=ReadConditions(if_match='"other"')), OBJECT)
+    assert decide_read(_read_plan(part_number=1), OBJECT).span == (0, 100)
+    with pytest.raises(InvalidRange) as refused:
+        decide_read(_read_plan(part_number=2), OBJECT)
+    assert ("content-range", "bytes */100") in refused.value.headers

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager as ContextManager
+from contextlib import closing
 from itertools import islice
 
-from ..base import AlreadyExists, CommitRef, Conflict, FileInfo, NotFound, ReadSpan
+from ..base import AlreadyExists, CommitRef, Conflict, FileInfo, NotFound
 from . import schema as sql
 from .blobs import BlobStore, Staged, decode_segments, encode_segments
 from .database import Database, from_us, now_us
@@ -65,63 +67,25 @@ class FileStore:
         The entry's segments are resolved here, in one snapshot: the stream reads that version
         whatever is written later, and ``etag`` is checked against that same entry.
         """
-        if offset < 0 or (length is not None and length < 0):
-            raise ValueError("offset and length must not be negative")
-
-        def check(entry: Entry) -> ReadSpan:
-            if etag is not None and _etag(entry) != etag:
+        _check_span(offset, length)
+        with closing(self.open_file(ref, path)) as opened:
+            if etag is not None and opened.etag != etag:
                 raise Conflict(f"{path} changed: it is no longer the version {etag}")
-            return offset, length
+            return opened.read(offset, length)
 
-        _info, stream = self._open(ref, path, check)
-        assert stream is not None
-        return stream
-
-    def open_file(
-        self, ref: CommitRef, path: str, choose: Callable[[FileInfo], ReadSpan | None]
-    ) -> tuple[FileInfo, Generator[bytes, None, None] | None]:
-        """Inspect and read in one snapshot (``FileOpener``): one lookup for a whole GET."""
-        info: FileInfo | None = None
-
-        def decide(entry: Entry) -> ReadSpan | None:
-            nonlocal info
-            info = self._file_info(entry)
-            return choose(info)
-
-        _row, stream = self._open(ref, path, decide)
-        assert info is not None  # decide ran: _open raises NotFound before it otherwise
-        return info, stream
-
-    def _open(
-        self, ref: CommitRef, path: str, decide: Callable[[Entry], ReadSpan | None]
-    ) -> tuple[Entry, Generator[bytes, None, None] | None]:
-        """Find the entry and, if ``decide(entry)`` names a span, a stream of it: one snapshot.
-
-        The stream reads that version whatever is written later.
-        """
-        with self._db.read() as con:
+    def open_file(self, ref: CommitRef, path: str) -> LocalOpenFile:
+        """The file's entry, found in a read transaction that stays open until ``close``
+        (``FileOpener``): info, checks and bytes of a GET come from one snapshot."""
+        snapshot = self._db.read()
+        con = snapshot.__enter__()
+        try:
             found, entry = find_file(con, ref, encode_path(path))
             if entry is None:
                 raise NotFound("file", f"{ref.repo}@{found.id}:{path}")
-            span = decide(entry)
-            if span is None:
-                return entry, None
-            size = _size(entry)
-            segments = decode_segments(entry.segs, size)
-            # A small file (the common case) is one inline content: fetch it now, in the same
-            # snapshot as its entry, so that a read costs no second round trip later. A bigger
-            # or composed file is fetched content by content as the reader gets to each.
-            inline: Callable[[bytes], bytes | None] = self._inline
-            if len(segments) == 1 and segments[0].inline:
-                content = con.execute(sql.SELECT_INLINE, (segments[0].digest,)).fetchone()
-                data: bytes | None = None if content is None else content[0]
-                inline = lambda _digest: data  # noqa: E731 - a one-content lookup
-        offset, length = span
-        if offset < 0 or (length is not None and length < 0):
-            raise ValueError("offset and length must not be negative")
-        start = min(offset, size)
-        count = size - start if length is None else min(length, size - start)
-        return entry, self._blobs.read(segments, start, count, inline)
+        except BaseException:
+            snapshot.__exit__()
+            raise
+        return LocalOpenFile(self, entry, snapshot, con)
 
     def _inline(self, digest: bytes) -> bytes | None:
         with self._db.connection() as con:
@@ -340,3 +304,64 @@ def _size(entry: Entry) -> int:
     """The size of a visible entry (lookups never return tombstones, the only sizeless rows)."""
     assert entry.size is not None
     return entry.size
+
+
+class LocalOpenFile:
+    """``OpenFile`` of the local store: an entry and the read transaction it was found in.
+
+    ``read`` resolves the entry's segments in that snapshot, so it streams the version ``info``
+    describes whatever is written (or collected) later; ``close`` ends the transaction.
+    """
+
+    __slots__ = ("_con", "_entry", "_files", "_info", "_snapshot")
+
+    def __init__(
+        self,
+        files: FileStore,
+        entry: Entry,
+        snapshot: ContextManager[object],
+        con: sqlite3.Connection,
+    ) -> None:
+        self._files = files
+        self._entry = entry
+        self._snapshot: ContextManager[object] | None = snapshot
+        self._con = con
+        self._info: FileInfo | None = None
+
+    @property
+    def info(self) -> FileInfo:
+        if self._info is None:  # built on first use: read_file needs only the etag
+            self._info = self._files._file_info(self._entry)
+        return self._info
+
+    @property
+    def etag(self) -> str:
+        return _etag(self._entry)
+
+    def read(self, offset: int = 0, length: int | None = None) -> Generator[bytes, None, None]:
+        _check_span(offset, length)
+        if self._snapshot is None:
+            raise ValueError("read of a closed file")
+        size = _size(self._entry)
+        segments = decode_segments(self._entry.segs, size)
+        # A small file (the common case) is one inline content: fetch it now, in the snapshot
+        # of its entry, so that the stream costs no second round trip. A bigger or composed
+        # file is fetched content by content as the reader gets to each.
+        inline: Callable[[bytes], bytes | None] = self._files._inline
+        if len(segments) == 1 and segments[0].inline:
+            content = self._con.execute(sql.SELECT_INLINE, (segments[0].digest,)).fetchone()
+            data: bytes | None = None if content is None else content[0]
+            inline = lambda _digest: data  # noqa: E731 - a one-content lookup
+        start = min(offset, size)
+        count = size - start if length is None else min(length, size - start)
+        return self._files._blobs.read(segments, start, count, inline)
+
+    def close(self) -> None:
+        snapshot, self._snapshot = self._snapshot, None
+        if snapshot is not None:
+            snapshot.__exit__(None, None, None)
+
+
+def _check_span(offset: int, length: int | None) -> None:
+    if offset < 0 or (length is not None and length < 0):
+        raise ValueError("offset and length must not be negative")
