@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostile_support import INPUT_BUCKET, OUTPUT_REPO, Serve, memory_gateway, seed_input
+from hostile_support import (
+    FUZZ_TALLIES,
+    INPUT_BUCKET,
+    OUTPUT_REPO,
+    Serve,
+    memory_gateway,
+    report_fuzz_counts,
+    seed_input,
+)
 
 from pachs3 import LocalStore, SidecarGateway
 from pachs3.transports.threaded import ThreadedServer
@@ -69,3 +77,12 @@ def serve() -> Iterator[Serve]:
     yield start
     for server in started:
         server.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """What each fuzz target ran (cases, statuses), for docs/reliability.md: reported after the
+    run instead of by a test that could only print."""
+    for engine, tallies in FUZZ_TALLIES:
+        ran = {name: tally for name, tally in tallies.items() if tally.cases}
+        if ran:
+            report_fuzz_counts(engine, ran, write=terminalreporter.write_line)

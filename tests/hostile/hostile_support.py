@@ -677,16 +677,24 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
     return predicate()
 
 
-def report_fuzz_counts(engine: str, tallies: Mapping[str, Tally]) -> None:
-    """Print what each fuzz target ran; with PACHS3_FUZZ_REPORT, append it there as JSON lines
+FUZZ_TALLIES: list[tuple[str, Mapping[str, Tally]]] = []
+"""(engine, tallies by target) of the fuzz tests: each fuzz module registers its own when it is
+imported, and the hostile suite's terminal-summary hook (conftest.py) reports the targets that
+ran, once, after every test."""
+
+
+def report_fuzz_counts(
+    engine: str, tallies: Mapping[str, Tally], write: Callable[[str], object] = print
+) -> None:
+    """Write what each fuzz target ran; with PACHS3_FUZZ_REPORT, append it there as JSON lines
     (the figures docs/reliability.md quotes)."""
     import json
 
     destination = os.environ.get("PACHS3_FUZZ_REPORT")
     for name, seen in sorted(tallies.items()):
         statuses = dict(sorted(seen.statuses.items()))
-        print(
-            f"\n[fuzz:{engine}] {name}: {seen.cases} cases, statuses {statuses}, known {seen.known}"
+        write(
+            f"[fuzz:{engine}] {name}: {seen.cases} cases, statuses {statuses}, known {seen.known}"
         )
         if destination:
             with open(destination, "a") as out:

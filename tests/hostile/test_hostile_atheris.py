@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 from fuzz_atheris import SEEDS, TALLIES, TARGETS
-from hostile_support import report_fuzz_counts
+from hostile_support import FUZZ_TALLIES
 
 HERE = Path(__file__).resolve().parent
+FUZZ_TALLIES.append(("atheris-replay", TALLIES))
 
 
 def mutations(seed: bytes, count: int, rng: random.Random) -> list[bytes]:
@@ -49,10 +50,6 @@ def test_target_replays_seeds_and_mutations(target: str) -> None:
     for seed in SEEDS.get(target, [b""]):
         for data in mutations(seed, 150, rng):
             run(data)
-
-
-def test_report() -> None:
-    report_fuzz_counts("atheris-replay", TALLIES)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("atheris") is None, reason="atheris not installed")

@@ -37,6 +37,7 @@ from hostile_strategies import (
     split,
 )
 from hostile_support import (
+    FUZZ_TALLIES,
     INPUT_BUCKET,
     INPUT_FILES,
     Tally,
@@ -45,7 +46,6 @@ from hostile_support import (
     input_snapshot,
     list_page,
     memory_gateway,
-    report_fuzz_counts,
     seed_input,
 )
 from hypothesis import HealthCheck, given, settings
@@ -74,16 +74,11 @@ def fuzz(ci: int, *, share: float = 1.0) -> settings:
 
 
 TALLIES: dict[str, Tally] = {}
+FUZZ_TALLIES.append(("hypothesis", TALLIES))
 
 
 def tally(name: str) -> Tally:
     return TALLIES.setdefault(name, Tally())
-
-
-@pytest.fixture(scope="module", autouse=True)
-def report_tallies() -> Iterator[None]:
-    yield
-    report_fuzz_counts("hypothesis", TALLIES)
 
 
 @pytest.fixture(scope="module")

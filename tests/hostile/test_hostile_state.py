@@ -15,6 +15,7 @@ from xml.etree import ElementTree
 from hostile_models import expected_range, model_entries
 from hostile_strategies import RANGE_TEXT, aws_chunked, crc32_b64, split
 from hostile_support import (
+    FUZZ_TALLIES,
     INPUT_FILES,
     S3_NS,
     Answer,
@@ -24,7 +25,6 @@ from hostile_support import (
     input_snapshot,
     list_page,
     memory_gateway,
-    report_fuzz_counts,
 )
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -40,6 +40,7 @@ from hypothesis.stateful import (
 from pachs3.core.http import RequestHead
 
 TALLY = Tally()
+FUZZ_TALLIES.append(("hypothesis", {"state-machine": TALLY}))
 
 # ---------------------------------------------------------------------------------------------
 # A model of the ``out`` bucket, driven through ``handle`` by a state machine
@@ -278,8 +279,3 @@ TestOutBucketMachine.settings = settings(
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-
-
-def test_report() -> None:
-    """Runs after the machine (file order): the figures for docs/reliability.md."""
-    report_fuzz_counts("hypothesis", {"state-machine": TALLY})
