@@ -79,7 +79,9 @@ def test_seed_example_loads_as_written() -> None:
 
 
 def test_s3_input_with_root_glob_passes() -> None:
-    parse_spec(spec_with(pfs("labresults", "/", s3=True)))
+    spec = parse_spec(spec_with(pfs("labresults", "/", s3=True)))
+    assert spec.input == PfsInput(name="labresults", repo="labresults", glob="/", s3=True)
+    assert bucket_layout(spec).bucket_names == ("labresults",)
 
 
 def test_s3_input_with_other_glob_fails_naming_the_glob() -> None:
@@ -118,8 +120,12 @@ def test_s3_input_with_file_flag_fails(flag: str) -> None:
 def test_file_flags_pass_on_non_s3_inputs_and_when_false(flag: str) -> None:
     on: dict[str, Any] = {flag: True}
     off: dict[str, Any] = {flag: False}
-    parse_spec(spec_with(pfs("images", "/*", **on)))
-    parse_spec(spec_with(pfs("labresults", s3=True, **off)))
+    plain = parse_spec(spec_with(pfs("images", "/*", **on))).input
+    assert isinstance(plain, PfsInput)
+    assert (plain.s3, getattr(plain, flag)) == (False, True)
+    s3 = parse_spec(spec_with(pfs("labresults", s3=True, **off))).input
+    assert isinstance(s3, PfsInput)
+    assert (s3.s3, getattr(s3, flag)) == (True, False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -137,7 +143,12 @@ def test_s3_input_inside_join_group_union_fails(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", ["join", "group", "union"])
 def test_non_s3_inputs_inside_join_group_union_pass(kind: str) -> None:
-    parse_spec(spec_with({kind: [pfs("images", "/*"), pfs("masks", "/*")]}, s3_out=True))
+    spec = parse_spec(spec_with({kind: [pfs("images", "/*"), pfs("masks", "/*")]}, s3_out=True))
+    assert spec.s3_out
+    members = getattr(spec.input, "inputs", ())
+    expected = [("images", "/*", False), ("masks", "/*", False)]
+    assert [(m.name, m.glob, m.s3) for m in members] == expected
+    assert bucket_layout(spec).bucket_names == ("out",)
 
 
 def test_s3_input_in_a_cross_passes_and_non_s3_members_keep_their_globs() -> None:
@@ -171,7 +182,9 @@ def test_s3_out_with_service_or_spout_fails(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", ["service", "spout"])
 def test_service_or_spout_without_s3_out_passes(kind: str) -> None:
-    parse_spec(spec_with(**{kind: {"type": "NodePort"}}))
+    spec = parse_spec(spec_with(**{kind: {"type": "NodePort"}}))
+    assert getattr(spec, kind) == {"type": "NodePort"}
+    assert not spec.s3_out
 
 
 def test_spout_needs_no_input() -> None:
@@ -188,7 +201,8 @@ def test_s3_out_with_enable_stats_fails() -> None:
 
 @pytest.mark.parametrize(("s3_out", "stats"), [(True, False), (False, True)])
 def test_enable_stats_passes_without_s3_out_or_when_false(s3_out: bool, stats: bool) -> None:
-    parse_spec(spec_with(s3_out=s3_out, enable_stats=stats))
+    spec = parse_spec(spec_with(s3_out=s3_out, enable_stats=stats))
+    assert (spec.s3_out, spec.enable_stats) == (s3_out, stats)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,14 +217,21 @@ def test_duplicate_input_names_fail_at_the_second() -> None:
 
 
 def test_same_repo_under_different_names_passes() -> None:
-    parse_spec(
+    spec = parse_spec(
         spec_with({"cross": [pfs("labresults", s3=True), pfs("labresults", "/*", name="rows")]})
     )
+    assert isinstance(spec.input, CrossInput)
+    assert [(m.name, m.repo) for m in spec.input.inputs] == [
+        ("labresults", "labresults"),
+        ("rows", "labresults"),
+    ]
 
 
 def test_union_members_may_share_a_name_but_not_with_crossed_inputs() -> None:
     shared = {"union": [pfs("a1a", "/*", name="in"), pfs("b1b", "/*", name="in")]}
-    parse_spec(spec_with(shared))
+    union = parse_spec(spec_with(shared)).input
+    assert isinstance(union, UnionInput)
+    assert [(m.name, m.repo) for m in union.inputs] == [("in", "a1a"), ("in", "b1b")]
     clash = spec_with({"cross": [shared, pfs("c1c", "/*", name="in")]})
     assert paths_of(clash) == ["input.cross[1].pfs.name"]
 
