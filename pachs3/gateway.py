@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from pachs3 import accel
-from pachs3.backends.base import Backend, CommitInfo, CommitRef
+from pachs3.backends.base import Backend, CommitInfo, CommitRef, claim_commit
 from pachs3.core.http import RequestHead, S3Response
 from pachs3.core.layout import OUTPUT_BUCKET, Bucket, Layout
 from pachs3.core.multipart import STAGING_REPO
@@ -206,6 +206,7 @@ class SidecarGateway:
                     description=description or "output of a pachs3 sidecar job",
                     empty=True,
                 )
+                claim_commit(self.backend, out_commit)  # finished as failed if we die first
                 buckets.append(
                     Bucket(
                         name=OUTPUT_BUCKET,

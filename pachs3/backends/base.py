@@ -169,6 +169,18 @@ class RepoAdmin(Protocol):
 
 
 @runtime_checkable
+class CommitOwnership(Protocol):
+    """An optional capability: a process says it will finish an open commit.
+
+    A backend that offers it remembers who claimed each open commit, and finishes, with an
+    error saying so, the commits of a claimant that died (SIGKILL, a power cut) instead of
+    leaving them open forever. ``claim_commit`` below calls it when the backend has it.
+    """
+
+    def claim_commit(self, repo: str, commit: str) -> None: ...
+
+
+@runtime_checkable
 class CommitAdmin(Protocol):
     """Starting, finishing and inspecting commits."""
 
@@ -409,6 +421,12 @@ class Backend(RepoAdmin, CommitAdmin, FileReader, FileLister, FileWriter, Protoc
 
 # --------------------------------------------------------------------------------------------
 # Helpers every backend can use
+
+
+def claim_commit(backend: object, info: CommitInfo) -> None:
+    """Claim the open commit ``info`` for this process, if ``backend`` keeps owners."""
+    if isinstance(backend, CommitOwnership):
+        backend.claim_commit(info.repo, info.id)
 
 
 @contextlib.contextmanager

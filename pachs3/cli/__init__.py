@@ -54,7 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         error(str(exc))
         return EXIT_USAGE
     except NotFound as exc:
-        error(f"{exc}; {_NOT_FOUND_ADVICE[exc.what]}")
+        repo = exc.name.partition("@")[0]
+        error(f"{exc}; {_NOT_FOUND_ADVICE[exc.what].format(repo=repo)}")
         return EXIT_FAILED
     except BackendError as exc:
         error(str(exc))
@@ -82,8 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 _NOT_FOUND_ADVICE = {
     "repo": "`pachs3 repos` lists the repos; `pachs3 put REPO PATH...` makes one",
     "branch": "`pachs3 repos` lists each repo's branches",
-    "commit": "`pachs3 log REPO` lists the repo's commits",
-    "file": "`pachs3 files REPO@REF` lists the commit's files",
+    "commit": "`pachs3 log {repo}` lists its commits",
+    "file": "`pachs3 files REPO@REF` lists a commit's files",
     "upload": "the upload was completed or aborted",
 }
 _STORE_ADVICE = "check its permissions and free space, or choose another with --store DIR"

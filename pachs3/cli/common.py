@@ -110,8 +110,9 @@ def _open_local(path: Path) -> Backend:
         if candidate.exists() and not os.access(candidate, os.W_OK):
             # SQLite's write-ahead log is written even by readers, so a read-only store cannot
             # be opened at all; without this check SQLite's "readonly database" error surfaces.
+            which = "" if candidate == path else f" ({candidate} cannot be written)"
             raise EnvironmentProblem(
-                f"the store {path} is read-only ({candidate} cannot be written), and pachs3 "
+                f"the store {path} is read-only{which}, and pachs3 "
                 "writes to its store even to read it; make it writable, or copy it somewhere "
                 "writable and point --store there"
             )

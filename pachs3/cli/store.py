@@ -71,7 +71,7 @@ def _put(args: argparse.Namespace) -> int:
         done = commit_paths(backend, repo, branch, args.paths, progress=progress)
     what = f"{plural(done.files, 'file')} ({plural(done.size, 'byte')})"
     if done.unchanged:
-        note(f"unchanged: {repo}@{branch} already holds these files ({what}); no commit made")
+        note(f"unchanged: {repo}@{branch} already holds the same {what}; no commit made")
     else:
         note(f"committed {what} to {repo}@{branch}")
     print(done.commit.id)

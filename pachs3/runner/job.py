@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
-from pachs3.backends.base import Backend, CommitInfo, CommitRef, NotFound
+from pachs3.backends.base import Backend, CommitInfo, CommitRef, NotFound, claim_commit
 from pachs3.runner.datums import Datum, datums_for, unsupported_input
 from pachs3.runner.environment import transform_environment
 from pachs3.runner.errors import RunError
@@ -264,13 +264,15 @@ class _Job:
 
     def _open_output(self, inputs: Mapping[str, CommitRef]) -> CommitInfo:
         spec = self.spec
-        return self.backend.start_commit(
+        output = self.backend.start_commit(
             spec.pipeline.name,
             spec.output_branch,
             provenance=tuple(inputs.values()),
             empty=True,
             description=f"output of job {self.job_id} of pipeline {spec.pipeline.name}",
         )
+        claim_commit(self.backend, output)
+        return output
 
     def _result(
         self,

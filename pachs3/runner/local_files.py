@@ -13,6 +13,7 @@ from pachs3.backends.base import (
     FileInfo,
     NotFound,
     RepoAdmin,
+    claim_commit,
 )
 from pachs3.runner.errors import RunError
 from pachs3.runner.progress import NO_PROGRESS, Progress, counted
@@ -84,6 +85,7 @@ def commit_files(
     written: list[FileInfo] = []
     info = backend.start_commit(repo, branch, description=description, empty=replace)
     try:
+        claim_commit(backend, info)
         for key, source in entries:
             written.append(_put(backend, info.ref, key, source, progress))
             progress.file_done()

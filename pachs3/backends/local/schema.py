@@ -88,6 +88,20 @@ CREATE TABLE inline_blobs (
 );
 """
 
+# Added to format 2 after it shipped, without a version bump: a store without this table gains
+# it when opened (owners.ensure_table), and a pachs3 that predates it never reads it. One row per
+# commit a process claimed (owners.py): who to ask whether the commit's writer is still alive.
+OWNERS_TABLE = """
+CREATE TABLE IF NOT EXISTS commit_owners (
+    commit_id   TEXT PRIMARY KEY,
+    host        TEXT NOT NULL,
+    boot_id     TEXT NOT NULL,
+    pid         INTEGER NOT NULL,
+    start_ticks INTEGER             -- the process's start time; NULL where /proc is missing
+) WITHOUT ROWID;
+"""
+TABLES += OWNERS_TABLE
+
 # --------------------------------------------------------------------------------------------
 # Named rows
 
@@ -178,6 +192,20 @@ SELECT_COMMIT_LAYERS = "SELECT layers FROM commits WHERE seq = ?"
 FINISH_COMMIT = "UPDATE commits SET finished_us = ?, error = ?, layers = ? WHERE seq = ?"
 SET_COMMIT_LAYERS = "UPDATE commits SET layers = ? WHERE seq = ?"
 DELETE_COMMIT = "DELETE FROM commits WHERE seq = ?"
+
+HAS_OWNERS_TABLE = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'commit_owners'"
+CLAIM_COMMIT = (
+    "INSERT OR REPLACE INTO commit_owners (commit_id, host, boot_id, pid, start_ticks) "
+    "VALUES (?,?,?,?,?)"
+)
+FORGET_FINISHED_OWNERS = (
+    "DELETE FROM commit_owners WHERE commit_id NOT IN (SELECT id FROM commits "
+    "WHERE finished_us IS NULL)"
+)
+SELECT_OPEN_OWNERS = (
+    "SELECT c.repo, c.id, o.host, o.boot_id, o.pid, o.start_ticks FROM commit_owners o "
+    "JOIN commits c ON c.id = o.commit_id WHERE c.finished_us IS NULL"
+)
 
 INSERT_LAYER = "INSERT INTO layers (repo) VALUES (?)"
 SET_LAYER_ROWS = "UPDATE layers SET rows = ? WHERE id = ?"

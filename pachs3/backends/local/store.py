@@ -3,6 +3,7 @@ methods; each method is one short transaction (the package docstring says how th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
@@ -19,6 +20,7 @@ from ..base import (
     NotFound,
     RepoInfo,
 )
+from . import owners
 from . import schema as sql
 from .blobs import (
     DEFAULT_CHUNK_SIZE,
@@ -41,6 +43,9 @@ from .rows import (
     resolve_provenance,
 )
 from .schema import RepoRow
+
+DEAD_OWNER = "the process serving this job died"
+"""The error of a commit whose owner died before finishing it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,6 +79,7 @@ class LocalStore(FileStore):
             page_size=page_size,
         )
         self._blobs.sweep_temp()
+        self._fail_dead_owners()
 
     def close(self) -> None:
         self._db.close()
@@ -183,6 +189,26 @@ class LocalStore(FileStore):
             assert cursor.lastrowid is not None
             self._commit_ids[cursor.lastrowid] = commit_id
             return find_commit(con, repo, commit_id).info()
+
+    def claim_commit(self, repo: str, commit: str) -> None:
+        """Record this process as the one that will finish the open ``commit`` (owners.py):
+        if it dies first, the next process to open the store finishes it with that error."""
+        with self._db.write() as con:
+            if not find_commit(con, repo, commit).is_open:
+                raise Conflict(f"commit {repo}@{commit} is finished; there is nothing to own")
+            owners.claim(con, commit)
+
+    def _fail_dead_owners(self) -> None:
+        with self._db.connection() as con:
+            missing = con.execute(sql.HAS_OWNERS_TABLE).fetchone() is None
+        if missing:
+            with self._db.write() as con:
+                owners.ensure_table(con)
+        with self._db.read() as con:
+            dead = owners.dead_owners(con)
+        for repo, commit_id, owner in dead:
+            with contextlib.suppress(Conflict, NotFound):  # another opener finished it first
+                self.finish_commit(repo, commit_id, error=f"{DEAD_OWNER} ({owner.describe()})")
 
     def finish_commit(self, repo: str, commit: str, *, error: str | None = None) -> CommitInfo:
         with self._db.write() as con:
