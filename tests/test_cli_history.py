@@ -3,11 +3,14 @@ branches, through the real command line on a real store."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from cli_support import pachs3_cli
+from cli_support import cli_env, pachs3_cli, stop, wait_for_line
 
 from pachs3.backends.local import LocalStore
 
@@ -161,3 +164,20 @@ def test_an_empty_branch_says_how_to_fill_it(store: Path) -> None:
         err
         == "pachs3: error: r@master has no commits yet; `pachs3 put r@master PATH...` makes one\n"
     )
+
+
+def test_serve_pins_an_input_given_by_prefix(store: Path, tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("a")
+    commit_id = put(store, "labresults", tmp_path / "a.txt")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pachs3.cli", "serve", "--store", str(store),
+         "--input", f"labresults=labresults@{commit_id[:12]}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
+    )  # fmt: skip
+    try:
+        line = wait_for_line(proc, "labresults_COMMIT=", timeout=60)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        stop(proc)
+    assert line == f"labresults_COMMIT={commit_id}"
