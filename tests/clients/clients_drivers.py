@@ -115,7 +115,7 @@ class Driver:
         answer = json.loads(line)
         assert answer["id"] == request_id, answer
         if answer["ok"]:
-            return answer["value"]
+            return answer.get("value")  # Gson (Java) leaves a null value out
         if answer["error"].get("name") == "Unsupported":
             raise Unsupported(answer["error"]["message"])
         raise DriverError(op, answer["error"])
