@@ -74,14 +74,19 @@ MIN_PART_SIZE = 5 * 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class Store:
-    """A backend, and how its files are opened: decided once, when the gateway is built."""
+    """A backend, how its files are opened and the uploads it completed: built once per gateway."""
 
     backend: Backend
     open_file: Opener
+    uploads: multipart.Uploads
 
     @classmethod
     def of(cls, backend: Backend) -> Store:
-        return cls(backend=backend, open_file=file_opener(backend))
+        return cls(
+            backend=backend,
+            open_file=file_opener(backend),
+            uploads=multipart.Uploads(backend, multipart.CompletedUploads()),
+        )
 
 
 def execute(plan: Plan, store: Store, body: Body) -> tuple[Outcome, S3Response]:
@@ -110,7 +115,9 @@ def execute(plan: Plan, store: Store, body: Body) -> tuple[Outcome, S3Response]:
             case CopyPart():
                 return _run(plan, backend, body, multipart.copy_part, respond.part_copied)
             case ComposeParts():
-                return _run(plan, backend, body, multipart.compose_parts, respond.parts_composed)
+                return _run(
+                    plan, store.uploads, body, multipart.compose_parts, respond.parts_composed
+                )
             case AbortUpload():
                 return _run(plan, backend, body, multipart.abort_upload, respond.upload_aborted)
             case ListParts():

@@ -10,8 +10,11 @@ fetches and acts.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import dataclass
 
 from pachs3.backends.base import Backend, CommitInfo, NotFound
 from pachs3.core import errors
@@ -21,6 +24,7 @@ from pachs3.core.multipart import (
     UploadRecord,
     after_upload_marker,
     choose_parts,
+    is_same_completion,
     multipart_etag,
     part_path,
     parts_page,
@@ -51,6 +55,14 @@ from pachs3.core.refs import CommitRef, FileInfo
 from pachs3.core.xml import parse_complete_multipart
 
 Body = Iterator[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Uploads:
+    """What completing an upload acts on: the backend, and the completions already answered."""
+
+    backend: Backend
+    completed: CompletedUploads
 
 
 def start_upload(start: StartUpload, backend: Backend, body: Body) -> UploadStarted:
@@ -86,9 +98,48 @@ def copy_part(part: CopyPart, backend: Backend, body: Body) -> PartCopied:
     return PartCopied(etag=info.etag, modified=info.modified)
 
 
-def compose_parts(compose: ComposeParts, backend: Backend, body: Body) -> PartsComposed:
-    _, record = _load_upload(backend, compose.upload)
+class CompletedUploads:
+    """The last completions a gateway answered, so that a retry gets the same answer.
+
+    AWS answers a CompleteMultipartUpload repeated with the same parts after it succeeded
+    with 200 and the same ETag (an SDK retries when the first answer was lost on the way). The
+    staging commit is gone by then, so the gateway remembers the outcome, per upload id, for
+    its most recent ``capacity`` completions (in memory: a retry reaches the same process).
+    """
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._capacity = capacity
+        self._done: OrderedDict[str, tuple[UploadRef, tuple[tuple[int, str], ...], PartsComposed]]
+        self._done = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(
+        self, upload: UploadRef, parts: tuple[tuple[int, str], ...], outcome: PartsComposed
+    ) -> None:
+        with self._lock:
+            self._done[upload.staging.id] = (upload, parts, outcome)
+            while len(self._done) > self._capacity:
+                self._done.popitem(last=False)
+
+    def repeat(self, upload: UploadRef, parts: tuple[tuple[int, str], ...]) -> PartsComposed | None:
+        """The recorded outcome, if ``upload`` completed with exactly these parts."""
+        with self._lock:
+            done = self._done.get(upload.staging.id)
+        if done is None or not is_same_completion(done[0], done[1], upload, parts):
+            return None
+        return done[2]
+
+
+def compose_parts(compose: ComposeParts, uploads: Uploads, body: Body) -> PartsComposed:
+    backend = uploads.backend
     requested = parse_complete_multipart(read_small_body(compose.body, body))
+    try:
+        _, record = _load_upload(backend, compose.upload)
+    except errors.NoSuchUpload:
+        repeated = uploads.completed.repeat(compose.upload, requested)
+        if repeated is None:
+            raise
+        return repeated
     staging = compose.upload.staging
     chosen = choose_parts(requested, _staged_parts(backend, staging))
     result = backend.compose_file(
@@ -98,8 +149,10 @@ def compose_parts(compose: ComposeParts, backend: Backend, body: Body) -> PartsC
         etag=multipart_etag(chosen),
         metadata=record.metadata,
     )
+    outcome = PartsComposed(info=result)
+    uploads.completed.remember(compose.upload, requested, outcome)
     backend.discard_commit(staging.repo, staging.id)
-    return PartsComposed(info=result)
+    return outcome
 
 
 def abort_upload(abort: AbortUpload, backend: Backend, body: Body) -> UploadAborted:

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pachs3.core import errors
+from pachs3.core.plans import UploadRef
 from pachs3.core.refs import CommitRef, FileInfo
 
 STAGING_REPO = "_pachs3_multipart"
@@ -119,3 +120,14 @@ def after_upload_marker(key: str, upload_id: str, key_marker: str, upload_id_mar
     if not key_marker or key != key_marker:
         return key > key_marker
     return bool(upload_id_marker) and upload_id > upload_id_marker
+
+
+def is_same_completion(
+    done: UploadRef,
+    done_parts: Sequence[tuple[int, str]],
+    retry: UploadRef,
+    retry_parts: Sequence[tuple[int, str]],
+) -> bool:
+    """Whether a CompleteMultipartUpload repeats one that succeeded: same upload, bucket, key
+    and target commit, and the same parts with the same ETags (quotes already stripped)."""
+    return done == retry and tuple(done_parts) == tuple(retry_parts)

@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from pachs3.core.errors import InvalidArgument, InvalidRange, InvalidRequest, S3Error
+from pachs3.core.errors import InvalidArgument, InvalidRange, S3Error
 
 __all__ = ["ByteRange", "parse_copy_range", "parse_range"]
 
@@ -100,8 +100,8 @@ def parse_copy_range(header: str | None, size: int) -> tuple[int, int]:
 
     ``None`` copies the whole source. Unlike ``Range``, S3 does not ignore a bad value: a
     malformed one is ``InvalidArgument``, and one outside the source (``last >= size`` or
-    ``first > last``) is ``InvalidRequest`` "The specified copy range is invalid for the
-    source object size" (UploadPartCopy API).
+    ``first > last``) is 416 ``InvalidRange``, as AWS answers it (ceph s3-tests
+    ``test_multipart_copy_invalid_range`` accepts only InvalidRange or InvalidArgument).
     """
     if header is None:
         return 0, size
@@ -113,5 +113,5 @@ def parse_copy_range(header: str | None, size: int) -> tuple[int, int]:
         )
     first, last = int(match.group("first")), int(match.group("last"))
     if first > last or last >= size:
-        raise InvalidRequest("The specified copy range is invalid for the source object size")
+        raise InvalidRange("The specified copy range is invalid for the source object size")
     return first, last - first + 1

@@ -13,10 +13,12 @@ from pachs3.core.multipart import (
     UploadRecord,
     after_upload_marker,
     choose_parts,
+    is_same_completion,
     multipart_etag,
     part_path,
     parts_page,
 )
+from pachs3.core.plans import UploadRef
 from pachs3.core.refs import CommitRef, FileInfo
 
 WHEN = datetime(2024, 5, 1, tzinfo=UTC)
@@ -65,9 +67,10 @@ def test_every_part_but_the_last_must_be_5_mib() -> None:
 
 def test_multipart_etag_is_the_md5_of_the_part_md5s_and_the_count() -> None:
     parts = [part(1, b"hello "), part(2, b"world")]
-    joined = hashlib.md5(b"hello ", usedforsecurity=False).digest() + hashlib.md5(
-        b"world", usedforsecurity=False
-    ).digest()
+    joined = (
+        hashlib.md5(b"hello ", usedforsecurity=False).digest()
+        + hashlib.md5(b"world", usedforsecurity=False).digest()
+    )
     expected = hashlib.md5(joined, usedforsecurity=False).hexdigest() + "-2"
     assert multipart_etag(parts) == expected
 
@@ -100,3 +103,19 @@ def test_upload_record_round_trips_and_rejects_other_descriptions() -> None:
     assert not record.belongs_to(CommitRef(repo="r", id="c2"))
     for junk in ("", "not json", "{}", '{"bucket": "b"}', "[1, 2]"):
         assert UploadRecord.from_json(junk) is None
+
+
+def test_a_completion_repeats_only_with_the_same_upload_and_parts() -> None:
+    staging = CommitRef(repo="_pachs3_multipart", id="u1")
+    dst = CommitRef(repo="out", id="c1")
+    upload = UploadRef(staging=staging, bucket="out", key="k", dst=dst)
+    parts = ((1, "a" * 32), (2, "b" * 32))
+    assert is_same_completion(upload, parts, upload, parts)
+    assert not is_same_completion(upload, parts, upload, parts[:1])
+    assert not is_same_completion(upload, parts, upload, ((1, "a" * 32), (2, "c" * 32)))
+    other_key = UploadRef(staging=staging, bucket="out", key="k2", dst=dst)
+    assert not is_same_completion(upload, parts, other_key, parts)
+    other_job = UploadRef(
+        staging=staging, bucket="out", key="k", dst=CommitRef(repo="out", id="c2")
+    )
+    assert not is_same_completion(upload, parts, other_job, parts)

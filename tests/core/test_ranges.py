@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pachs3.core.errors import InvalidArgument, InvalidRange, InvalidRequest
+from pachs3.core.errors import InvalidArgument, InvalidRange
 from pachs3.core.ranges import ByteRange, parse_copy_range, parse_range
 
 # (header, object size, expected (start, end) or None for "whole object, 200")
@@ -120,5 +120,5 @@ def test_copy_range_malformed(header: str) -> None:
 
 @pytest.mark.parametrize("header", ["bytes=0-12", "bytes=5-4", "bytes=12-12"])
 def test_copy_range_outside_source(header: str) -> None:
-    with pytest.raises(InvalidRequest, match="copy range is invalid"):
+    with pytest.raises(InvalidRange, match="copy range is invalid"):
         parse_copy_range(header, 12)
