@@ -169,7 +169,7 @@ def test_run_invalid_json_names_line_and_column(store: Path, tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["run", "missing.json"], "cannot read missing.json"),
+        (["run", "missing.json"], "cannot read missing.json: No such file or directory; give"),
         (["run", "pipeline.json", "--input", "labresults"], "expected NAME=DIR"),
         (["run", "pipeline.json", "--input", "nope=seed"], "no input named 'nope'"),
         (["run", "pipeline.json"], "labresults@master does not exist"),

@@ -93,6 +93,38 @@ def test_put_on_a_terminal_shows_the_bar(tmp_path: Path) -> None:
     assert screen.rstrip().endswith("pachs3: committed 3 files (900000 bytes) to r@master")
 
 
+def test_run_seeding_on_a_terminal_shows_the_bar(tmp_path: Path) -> None:
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    (seed / "a.bin").write_bytes(os.urandom(100_000))
+    spec = tmp_path / "pipeline.json"
+    spec.write_text(
+        '{"pipeline": {"name": "p"}, "transform": {"cmd": ["true"]}, "s3_out": true,'
+        ' "input": {"pfs": {"repo": "labresults", "glob": "/", "s3": true}}}'
+    )
+    primary, secondary = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pachs3.cli", "run", str(spec), "--store",
+             str(tmp_path / "s"), "--input", f"labresults={seed}"],
+            stdout=subprocess.PIPE, stderr=secondary, env=cli_env(), timeout=120, check=False,
+            text=True,
+        )  # fmt: skip
+        os.close(secondary)
+        secondary = -1
+        screen = _drain(primary)
+    finally:
+        os.close(primary)
+        if secondary >= 0:
+            os.close(secondary)
+    assert proc.returncode == 0, proc.stdout
+    assert (
+        "\rseed labresults [########################] 97.7 KiB of 97.7 KiB (100%), 1 of 1 files"
+        in (screen)
+    )
+    assert "seeded labresults: 1 file (100000 bytes)" in proc.stdout  # the result, on stdout
+
+
 def _drain(fd: int) -> str:
     chunks = []
     while select.select([fd], [], [], 5)[0]:

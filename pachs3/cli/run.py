@@ -53,7 +53,10 @@ def _run(args: argparse.Namespace) -> int:
     try:
         text = spec_path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise UsageError(f"cannot read {spec_path}: {exc.strerror or exc}") from None
+        raise UsageError(
+            f"cannot read {spec_path}: {exc.strerror or exc}; give the path of a pipeline spec "
+            "(JSON or YAML, such as examples/s3_protocol_enabled_pipeline/pipeline.json)"
+        ) from None
     except UnicodeDecodeError as exc:
         raise UsageError(f"{spec_path} is not UTF-8 text: {exc}") from None
     spec = load_spec(text, source=str(spec_path))
