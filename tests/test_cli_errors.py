@@ -182,3 +182,22 @@ def test_a_missing_repo_says_how_to_find_one(tmp_path: Path) -> None:
         "pachs3: error: repo not found: nope; `pachs3 repos` lists the repos; "
         "`pachs3 put REPO PATH...` makes one"
     )
+
+
+def test_the_library_calls_a_read_only_store_read_only_too(tmp_path: Path, data: Path) -> None:
+    store = tmp_path / "store"
+    assert pachs3_cli("put", "--store", str(store), "labresults", str(data)).returncode == 0
+    _read_only(store)
+    try:
+        opened = subprocess.run(
+            _without_override([sys.executable, "-c",
+                               "import sys; from pachs3.backends.local import LocalStore; "
+                               "LocalStore(sys.argv[1])", str(store)]),
+            capture_output=True, text=True, env=cli_env(), timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        _writable(store)
+    assert opened.returncode == 1
+    last = opened.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"pachs3.backends.local.database.StoreError: {store}/store.db cannot")
+    assert last.endswith("the store is read-only, and pachs3 writes to its store even to read it")

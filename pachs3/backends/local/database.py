@@ -149,6 +149,15 @@ def _check_format(db: Path) -> None:
             )
         # Persistent: once set, every later connection (any process) uses the WAL.
         con.execute("PRAGMA journal_mode = WAL")
+    except sqlite3.OperationalError as exc:
+        # A read-only store file or directory (SQLite's WAL needs writes even to read): say
+        # so, rather than call a store that is fine "not a pachs3 store".
+        if exc.sqlite_errorname.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")):
+            raise StoreError(
+                f"{db} cannot be written ({exc}): the store is read-only, and pachs3 writes to "
+                "its store even to read it"
+            ) from exc
+        raise StoreError(f"{db} is not a pachs3 store: {exc}") from exc
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{db} is not a pachs3 store: {exc}") from exc
     finally:
