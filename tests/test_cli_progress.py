@@ -119,7 +119,7 @@ def test_run_seeding_on_a_terminal_shows_the_bar(tmp_path: Path) -> None:
             os.close(secondary)
     assert proc.returncode == 0, proc.stdout
     assert (
-        "\rseed labresults [########################] 97.7 KiB of 97.7 KiB (100%), 1 of 1 files"
+        "\rseed labresults [########################] 97.7 KiB of 97.7 KiB (100%), 1 of 1 file"
         in (screen)
     )
     assert "seeded labresults: 1 file (100000 bytes)" in proc.stdout  # the result, on stdout

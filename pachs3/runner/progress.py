@@ -122,7 +122,8 @@ class ProgressReport:
         rate = self._size_done / elapsed if elapsed > 0 else 0.0
         return (
             f"{_size(self._size_done)} of {_size(self._size)} ({percent}%), "
-            f"{self._files_done} of {self._files} files, {_size(rate)}/s"
+            f"{self._files_done} of {self._files} file{'' if self._files == 1 else 's'}, "
+            f"{_size(rate)}/s"
         )
 
 
