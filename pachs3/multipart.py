@@ -21,9 +21,11 @@ from pachs3.core import errors
 from pachs3.core.body import VerifiedBody, read_small_body
 from pachs3.core.conditions import check_source_conditions
 from pachs3.core.multipart import (
+    PART_SIZES_KEY,
     UploadRecord,
     after_upload_marker,
     choose_parts,
+    encode_part_sizes,
     is_same_completion,
     multipart_etag,
     part_path,
@@ -147,7 +149,7 @@ def compose_parts(compose: ComposeParts, uploads: Uploads, body: Body) -> PartsC
         compose.upload.key,
         [(staging, info.path) for info in chosen],
         etag=multipart_etag(chosen),
-        metadata=record.metadata,
+        metadata={**record.metadata, PART_SIZES_KEY: encode_part_sizes([p.size for p in chosen])},
     )
     outcome = PartsComposed(info=result)
     uploads.completed.remember(compose.upload, requested, outcome)

@@ -31,6 +31,7 @@ from pachs3.core import errors
 from pachs3.core.dates import parse_http_date, to_utc
 from pachs3.core.errors import NoSuchKey, NotImplementedByGateway, PreconditionFailed
 from pachs3.core.http import ByteStream
+from pachs3.core.multipart import PART_SIZES_KEY, decode_part_sizes, part_span
 from pachs3.core.outcomes import FileRead
 from pachs3.core.plans import ReadConditions, ReadFile
 from pachs3.core.ranges import ByteRange, parse_range
@@ -226,23 +227,45 @@ class ReadDecision:
     """(offset, length) of the bytes to read; None for none (HEAD, 304)."""
     byte_range: ByteRange | None = None
     not_modified: bool = False
+    parts_count: int | None = None
+    """``x-amz-mp-parts-count``: the parts of a composed object, when a part was asked for."""
 
     def outcome(self, info: FileInfo, stream: ByteStream | None) -> FileRead:
         if self.not_modified:
             return FileRead(info=info, body=None, not_modified=True)
-        return FileRead(info=info, body=stream, range=self.byte_range)
+        return FileRead(info=info, body=stream, range=self.byte_range, parts_count=self.parts_count)
 
 
 def decide_read(read: ReadFile, info: FileInfo) -> ReadDecision:
     """Conditions, part number and range against ``info``; raises the S3 error they deserve."""
     if read_verdict(read.conditions, info) == "not-modified":
         return ReadDecision(span=None, not_modified=True)
-    if read.part_number not in (None, 1):
-        # Objects are stored whole; part 1 is the whole object, as AWS answers for a
-        # single-part object.
-        raise errors.InvalidRange(headers=(("content-range", f"bytes */{info.size}"),))
-    byte_range = parse_range(read.range_header, info.size)
+    parts_count = None
+    if read.part_number is not None:
+        byte_range, parts_count = part_range(read.part_number, info)
+    else:
+        byte_range = parse_range(read.range_header, info.size)
     if read.head_only:
-        return ReadDecision(span=None, byte_range=byte_range)
+        return ReadDecision(span=None, byte_range=byte_range, parts_count=parts_count)
     span = (byte_range.start, byte_range.length) if byte_range else (0, info.size)
-    return ReadDecision(span=span, byte_range=byte_range)
+    return ReadDecision(span=span, byte_range=byte_range, parts_count=parts_count)
+
+
+def part_range(number: int, info: FileInfo) -> tuple[ByteRange | None, int | None]:
+    """GET/HEAD ``?partNumber=N``: the bytes of part N as a range (206), and the part count.
+
+    A composed object answers each of its parts (their sizes are kept with it). An object
+    stored whole has one part, the whole object, as AWS answers (moto#7850; ceph s3-tests
+    test_non_multipart_get_part); any other number is 416 InvalidPartNumber. An empty object
+    has no byte to put in a range: its part 1 is a plain 200.
+    """
+    sizes = decode_part_sizes(info.metadata.get(PART_SIZES_KEY, ""))
+    if sizes is None:
+        if number != 1:
+            raise errors.InvalidPartNumber()
+        offset, length, count = 0, info.size, None
+    else:
+        (offset, length), count = part_span(sizes, number), len(sizes)
+    if length == 0:
+        return None, count
+    return ByteRange(start=offset, end=offset + length - 1, size=info.size), count

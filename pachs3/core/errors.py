@@ -18,7 +18,7 @@ Hierarchy::
     ├── 409: BucketAlreadyOwnedByYou, BucketNotEmpty, OperationAborted
     ├── 411: MissingContentLength
     ├── 412: PreconditionFailed
-    ├── 416: InvalidRange
+    ├── 416: InvalidRange, InvalidPartNumber
     ├── 500: InternalError
     ├── 501: NotImplemented
     └── 503: ServiceUnavailable, SlowDown
@@ -101,6 +101,7 @@ MissingContentLength = _error("MissingContentLength", 411, "You must provide the
 PreconditionFailed = _error("PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold")
 # 416
 InvalidRange = _error("InvalidRange", 416, "The requested range is not satisfiable")
+InvalidPartNumber = _error("InvalidPartNumber", 416, "The requested partnumber is not satisfiable")
 # 500
 InternalError = _error("InternalError", 500, "We encountered an internal error. Please try again.")
 # 501

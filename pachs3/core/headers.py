@@ -29,6 +29,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # CTLs but HTAB
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 """What AWS stores when a PUT names no Content-Type."""
 
+INTERNAL_METADATA_PREFIX = "x-pachs3-"
+"""Metadata the gateway keeps with an object for itself (a composed object's part sizes): never
+sent to clients, and never taken from their headers (only STORED_HEADERS and x-amz-meta-* are)."""
+
 USER_METADATA_PREFIX = "x-amz-meta-"
 MAX_USER_METADATA_BYTES = 2048
 """AWS: "the user-defined metadata is limited to 2 KB in size" (names plus values)."""

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pachs3.core import errors
+from pachs3.core.headers import INTERNAL_METADATA_PREFIX
 from pachs3.core.plans import UploadRef
 from pachs3.core.refs import CommitRef, FileInfo
 
@@ -131,3 +132,38 @@ def is_same_completion(
     """Whether a CompleteMultipartUpload repeats one that succeeded: same upload, bucket, key
     and target commit, and the same parts with the same ETags (quotes already stripped)."""
     return done == retry and tuple(done_parts) == tuple(retry_parts)
+
+
+PART_SIZES_KEY = INTERNAL_METADATA_PREFIX + "part-sizes"
+"""Object metadata of a composed object: its parts' sizes, so that GET/HEAD ``?partNumber=N``
+can answer part N. Internal (``x-pachs3-*`` is never sent to clients)."""
+
+
+def encode_part_sizes(sizes: Sequence[int]) -> str:
+    """Part sizes, run-length encoded (``"8388608*9,1234"``): uploads use one part size, so
+    10,000 parts stay a few bytes of metadata."""
+    runs: list[list[int]] = []
+    for size in sizes:
+        if runs and runs[-1][0] == size:
+            runs[-1][1] += 1
+        else:
+            runs.append([size, 1])
+    return ",".join(f"{size}*{count}" if count > 1 else str(size) for size, count in runs)
+
+
+def decode_part_sizes(text: str) -> tuple[int, ...] | None:
+    """The sizes ``encode_part_sizes`` wrote, or None when ``text`` is not such a record."""
+    sizes: list[int] = []
+    for run in text.split(","):
+        size, star, count = run.partition("*")
+        if not size.isdigit() or (star and not count.isdigit()):
+            return None
+        sizes.extend([int(size)] * (int(count) if star else 1))
+    return tuple(sizes) or None
+
+
+def part_span(sizes: Sequence[int], number: int) -> tuple[int, int]:
+    """``(offset, length)`` of part ``number`` (1-based); InvalidPartNumber past the last."""
+    if not 1 <= number <= len(sizes):
+        raise errors.InvalidPartNumber()
+    return sum(sizes[: number - 1]), sizes[number - 1]

@@ -18,6 +18,7 @@ class FileRead:
     """None for HEAD and 304: nothing was opened."""
     range: ByteRange | None = None
     not_modified: bool = False
+    parts_count: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

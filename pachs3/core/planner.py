@@ -154,7 +154,12 @@ def _read_target(request: S3Request, layout: Layout) -> tuple[CommitRef, str, st
 def _get_object(request: S3Request, layout: Layout, *, head_only: bool = False) -> Plan:
     ref, bucket, key = _read_target(request, layout)
     mode = request.header("x-amz-checksum-mode") or request.query.get("x-amz-checksum-mode", "")
-    part_number = headers.optional_int(request.query.get("partNumber"), name="partNumber")
+    part_number = _part_number(request) if "partNumber" in request.query else None
+    if part_number is not None and request.header("range") is not None:
+        raise errors.InvalidRequest(
+            "Cannot specify both Range header and partNumber query parameter.",
+            resource=request.resource,
+        )
     return ReadFile(
         ref=ref,
         bucket=bucket,

@@ -12,7 +12,11 @@ from collections.abc import Mapping
 from pachs3.core import documents
 from pachs3.core.dates import format_http_date
 from pachs3.core.errors import S3Error
-from pachs3.core.headers import CHECKSUM_HEADER_PREFIX, DEFAULT_CONTENT_TYPE
+from pachs3.core.headers import (
+    CHECKSUM_HEADER_PREFIX,
+    DEFAULT_CONTENT_TYPE,
+    INTERNAL_METADATA_PREFIX,
+)
 from pachs3.core.http import BytesStream, EmptyStream, S3Response
 from pachs3.core.outcomes import (
     Answered,
@@ -99,6 +103,8 @@ def object_headers(info: FileInfo, *, checksum_mode: bool) -> Headers:
     for name, value in metadata.items():
         if name == "content-type":
             continue
+        if name.startswith(INTERNAL_METADATA_PREFIX):
+            continue
         if name.startswith(CHECKSUM_HEADER_PREFIX):
             # Only on request, and only full-object values (a composite "-N" value would fail
             # boto3's FlexibleChecksum validation of the whole body: clients.md §5.21).
@@ -129,6 +135,8 @@ def file_read(read: ReadFile, done: FileRead) -> S3Response:
         status, length = 206, done.range.length
         headers.append(("content-range", done.range.content_range))
     headers.append(("content-length", str(length)))
+    if done.parts_count is not None:
+        headers.append(("x-amz-mp-parts-count", str(done.parts_count)))
     overrides = dict(read.overrides)
     if overrides:
         headers = [(n, v) for n, v in headers if n not in overrides]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -15,7 +16,13 @@ from pachs3.core.conditions import (
     etag_matches,
 )
 from pachs3.core.dates import format_http_date, format_iso8601, parse_http_date, to_utc
-from pachs3.core.errors import InvalidRange, NoSuchKey, PreconditionFailed, S3Error
+from pachs3.core.errors import (
+    InvalidPartNumber,
+    NoSuchKey,
+    PreconditionFailed,
+    S3Error,
+)
+from pachs3.core.multipart import PART_SIZES_KEY, decode_part_sizes, encode_part_sizes
 from pachs3.core.plans import ReadConditions, ReadFile
 from pachs3.core.refs import CommitRef, FileInfo
 
@@ -288,7 +295,40 @@ def test_decide_read_not_modified_reads_nothing() -> None:
 def test_decide_read_refuses_failed_preconditions_and_other_parts() -> None:
     with pytest.raises(PreconditionFailed):
         decide_read(_read_plan(conditions=ReadConditions(if_match='"other"')), OBJECT)
-    assert decide_read(_read_plan(part_number=1), OBJECT).span == (0, 100)
-    with pytest.raises(InvalidRange) as refused:
+    whole = decide_read(_read_plan(part_number=1), OBJECT)
+    assert whole.span == (0, 100)
+    assert whole.byte_range is not None
+    assert whole.byte_range.content_range == "bytes 0-99/100"
+    assert whole.parts_count is None
+    with pytest.raises(InvalidPartNumber):
         decide_read(_read_plan(part_number=2), OBJECT)
-    assert ("content-range", "bytes */100") in refused.value.headers
+
+
+def test_decide_read_answers_each_part_of_a_composed_object() -> None:
+    composed = replace(OBJECT, size=25, metadata={PART_SIZES_KEY: encode_part_sizes([10, 10, 5])})
+    spans = [decide_read(_read_plan(part_number=n), composed) for n in (1, 2, 3)]
+    assert [d.span for d in spans] == [(0, 10), (10, 10), (20, 5)]
+    assert [d.byte_range.content_range for d in spans if d.byte_range] == [
+        "bytes 0-9/25",
+        "bytes 10-19/25",
+        "bytes 20-24/25",
+    ]
+    assert {d.parts_count for d in spans} == {3}
+    with pytest.raises(InvalidPartNumber):
+        decide_read(_read_plan(part_number=4), composed)
+
+
+@pytest.mark.parametrize(
+    "sizes", [[5], [8388608] * 9 + [1234], [1, 2, 2, 3], [0], list(range(1, 40))]
+)
+def test_part_sizes_round_trip(sizes: list[int]) -> None:
+    assert decode_part_sizes(encode_part_sizes(sizes)) == tuple(sizes)
+
+
+def test_part_sizes_of_ten_thousand_equal_parts_are_short() -> None:
+    assert encode_part_sizes([5 * 2**20] * 9999 + [7]) == "5242880*9999,7"
+
+
+@pytest.mark.parametrize("text", ["", "x", "5*", "*3", "1,,2", "-1"])
+def test_a_part_sizes_record_that_is_not_one_reads_as_none(text: str) -> None:
+    assert decode_part_sizes(text) is None

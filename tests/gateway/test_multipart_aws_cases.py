@@ -85,3 +85,59 @@ def test_upload_listings_name_the_bucket_owner(s3: Any) -> None:
     (upload,) = s3.list_multipart_uploads(Bucket="out")["Uploads"]
     assert upload["Owner"] == owner
     assert upload["Initiator"] == owner
+
+
+@pytest.fixture
+def composed(s3: Any) -> list[bytes]:
+    """A 3-part object in `out`: two 5 MiB parts of distinct bytes, then a short one."""
+    bodies = [bytes([n]) * (5 * MiB) for n in (1, 2)] + [b"last part"]
+    upload_id, parts = start_with_parts(s3, "parts.bin", bodies)
+    s3.complete_multipart_upload(
+        Bucket="out", Key="parts.bin", UploadId=upload_id, MultipartUpload={"Parts": parts}
+    )
+    return bodies
+
+
+def test_get_and_head_with_part_number_answer_that_part(s3: Any, composed: list[bytes]) -> None:
+    etag = s3.head_object(Bucket="out", Key="parts.bin")["ETag"]
+    total = sum(len(b) for b in composed)
+    offset = 0
+    for number, expected in enumerate(composed, start=1):
+        got = s3.get_object(Bucket="out", Key="parts.bin", PartNumber=number)
+        assert got["ResponseMetadata"]["HTTPStatusCode"] == 206
+        assert got["Body"].read() == expected
+        assert got["PartsCount"] == 3
+        assert got["ETag"] == etag  # the object's ETag, not the part's
+        end = offset + len(expected) - 1
+        assert got["ContentRange"] == f"bytes {offset}-{end}/{total}"
+        head = s3.head_object(Bucket="out", Key="parts.bin", PartNumber=number)
+        assert (head["ContentLength"], head["PartsCount"]) == (len(expected), 3)
+        offset += len(expected)
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket="out", Key="parts.bin", PartNumber=4)
+    assert exc.value.response["Error"]["Code"] == "InvalidPartNumber"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 416
+
+
+def test_part_reads_never_show_the_part_record(s3: Any, composed: list[bytes]) -> None:
+    head = s3.head_object(Bucket="out", Key="parts.bin")
+    sent = head["ResponseMetadata"]["HTTPHeaders"]
+    assert not [name for name in sent if name.startswith("x-pachs3")]
+    assert "PartsCount" not in head  # only when a part is asked for, as AWS
+
+
+def test_part_one_of_an_object_stored_whole_is_the_whole_object(s3: Any) -> None:
+    s3.put_object(Bucket="out", Key="whole.txt", Body=b"stored in one piece")
+    got = s3.get_object(Bucket="out", Key="whole.txt", PartNumber=1)
+    assert got["Body"].read() == b"stored in one piece"
+    assert got["ContentRange"] == "bytes 0-18/19"
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket="out", Key="whole.txt", PartNumber=2)
+    assert exc.value.response["Error"]["Code"] == "InvalidPartNumber"
+
+
+def test_part_number_with_a_range_is_refused(s3: Any) -> None:
+    s3.put_object(Bucket="out", Key="whole.txt", Body=b"stored in one piece")
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket="out", Key="whole.txt", PartNumber=1, Range="bytes=0-1")
+    assert exc.value.response["Error"]["Code"] == "InvalidRequest"
