@@ -29,6 +29,7 @@ from pachs3.backends.base import (
     Truncated,
     Unavailable,
     file_opener,
+    refuse_unstorable,
 )
 from pachs3.core import errors, respond
 from pachs3.core.body import VerifiedBody, read_small_body
@@ -155,8 +156,10 @@ def s3_error_for(exc: BackendError) -> errors.S3Error:
     for backend_error, s3_error in BACKEND_ERRORS.items():
         if isinstance(exc, backend_error):
             # AWS's own message, not the backend's: backend text can name store paths. A key
-            # the backend cannot store is the exception, since the client must learn why.
-            return s3_error(str(exc) if isinstance(exc, NotSupported) else None)
+            # the backend cannot store, and a permission the caller lacks, are the exceptions,
+            # since the client must learn why.
+            explained = isinstance(exc, NotSupported | PermissionDenied)
+            return s3_error(str(exc) if explained else None)
     return errors.InternalError()
 
 
@@ -266,6 +269,7 @@ def _walk_page(
 
 
 def _write_file(write: WriteFile, backend: Backend, body: Body) -> FileWritten:
+    refuse_unstorable(backend, write.path)  # before any byte of the body is read
     verified = VerifiedBody(write.body, body)
     metadata = {**write.metadata, **verified.announced_checksum_headers()}
     info = backend.put_file(
@@ -275,6 +279,7 @@ def _write_file(write: WriteFile, backend: Backend, body: Body) -> FileWritten:
 
 
 def _copy_file(copy: CopyFile, backend: Backend, body: Body) -> FileCopied:
+    refuse_unstorable(backend, copy.dst_path)
     source = backend.inspect_file(copy.src, copy.src_path)
     check_source_conditions(copy.source_conditions, source)
     info = backend.copy_file(

@@ -191,7 +191,6 @@ class SidecarGateway:
             pinned = {name: self._pin(name, spec) for name, spec in (inputs or {}).items()}
             if output is not None and OUTPUT_BUCKET in pinned:
                 raise ValueError("an input cannot be named 'out' when the job has an output")
-            self.backend.create_repo(self._staging_repo, exist_ok=True)
             buckets = [
                 Bucket(name=name, ref=info.ref, writable=False, created=_created(info))
                 for name, info in pinned.items()

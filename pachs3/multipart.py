@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
 
-from pachs3.backends.base import Backend, CommitInfo, NotFound
+from pachs3.backends.base import Backend, CommitInfo, NotFound, refuse_unstorable
 from pachs3.core import errors
 from pachs3.core.body import VerifiedBody, read_small_body
 from pachs3.core.conditions import check_source_conditions
@@ -68,6 +68,7 @@ class Uploads:
 
 
 def start_upload(start: StartUpload, backend: Backend, body: Body) -> UploadStarted:
+    refuse_unstorable(backend, start.path)
     record = UploadRecord(
         bucket=start.bucket,
         key=start.path,
@@ -76,8 +77,20 @@ def start_upload(start: StartUpload, backend: Backend, body: Body) -> UploadStar
         metadata=dict(start.metadata),
         checksum_algorithm=start.checksum_algorithm,
     )
-    info = backend.start_commit(start.staging_repo, None, description=record.to_json(), empty=True)
+    try:
+        info = _start_staging(backend, start.staging_repo, record)
+    except NotFound as exc:
+        if exc.what != "repo":
+            raise
+        # Made on the first upload, not with the job: a Pachyderm pipeline's token may not
+        # create repos, and a job that never uploads in parts should not need to.
+        backend.create_repo(start.staging_repo, exist_ok=True)
+        info = _start_staging(backend, start.staging_repo, record)
     return UploadStarted(upload_id=info.id, checksum_algorithm=start.checksum_algorithm)
+
+
+def _start_staging(backend: Backend, staging_repo: str, record: UploadRecord) -> CommitInfo:
+    return backend.start_commit(staging_repo, None, description=record.to_json(), empty=True)
 
 
 def write_part(part: WritePart, backend: Backend, body: Body) -> PartWritten:
@@ -226,7 +239,13 @@ def _open_uploads(
     backend: Backend, staging_repo: str, dst: CommitRef
 ) -> Iterator[tuple[CommitInfo, UploadRecord]]:
     """Every open upload whose parts are meant for the commit ``dst``."""
-    for info in backend.list_commits(staging_repo):
+    try:
+        commits = backend.list_commits(staging_repo)
+    except NotFound as exc:
+        if exc.what != "repo":
+            raise
+        return  # no upload was ever started: the first one makes the staging repo
+    for info in commits:
         record = UploadRecord.from_json(info.description)
         if record is not None and info.is_open and record.belongs_to(dst):
             yield info, record

@@ -38,7 +38,7 @@ import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, cast, runtime_checkable
 
 # Re-exported (explicitly, for mypy): backends name commits with them.
 from pachs3.core.refs import DEFAULT_PROJECT as DEFAULT_PROJECT
@@ -330,6 +330,27 @@ def file_opener(backend: FileReader) -> Opener:
     if isinstance(backend, FileOpener):
         return backend.open_file
     return functools.partial(InspectedFile, backend)
+
+
+class KeyPolicy(Protocol):
+    """An optional capability: the keys a backend cannot store, known from the key alone.
+
+    The executor asks before a write reads any byte of its body, and before a multipart upload
+    starts, so that a client learns at once (S3 ``InvalidArgument`` with the reason) rather
+    than after sending the object.
+    """
+
+    def key_problem(self, path: str) -> str | None:
+        """Why ``path`` cannot be stored, or None when it can."""
+        ...
+
+
+def refuse_unstorable(backend: object, path: str) -> None:
+    """NotSupported, with the reason, when ``backend`` (a ``KeyPolicy``) cannot store ``path``."""
+    if hasattr(backend, "key_problem"):
+        problem = cast(KeyPolicy, backend).key_problem(path)
+        if problem is not None:
+            raise NotSupported(problem)
 
 
 class DigestedChunks(Protocol):

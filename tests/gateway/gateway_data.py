@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 
 SPECIAL_KEY = "dir/sp ace+plus%pct&amp=eqü€~.txt"
+PFS_SPECIAL_KEY = "dir/sp ace%pct&amp=eq~$#,;.txt"
+"""The special key on PachydermBackend: pachd holds printable ASCII names without glob
+characters only (docs/pachyderm.md, "Paths"), so no ``+`` and no ``ü€``."""
 
 MARKER_KEY = "marker/"
 """An S3 directory marker: an empty object whose key ends with ``/``. PFS cannot store one (it
@@ -24,9 +27,10 @@ INPUT_FILES: dict[str, bytes] = {
 }
 
 
-def seeded_input(*, holds_markers: bool) -> dict[str, bytes]:
+def seeded_input(*, holds_markers: bool, special_key: str = SPECIAL_KEY) -> dict[str, bytes]:
     """What the seeded input holds on a backend: ``INPUT_FILES``, without the directory marker
-    when the backend cannot store one."""
+    when the backend cannot store one, with the backend's ``special_key``."""
+    files = {special_key if key == SPECIAL_KEY else key: data for key, data in INPUT_FILES.items()}
     if holds_markers:
-        return dict(INPUT_FILES)
-    return {key: data for key, data in INPUT_FILES.items() if not key.endswith("/")}
+        return files
+    return {key: data for key, data in files.items() if not key.endswith("/")}

@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from gateway_data import INPUT_FILES, MARKER_KEY, SPECIAL_KEY
+from gateway_data import INPUT_FILES, MARKER_KEY
 
 from pachs3 import SidecarGateway, read_commit
 from pachs3.testing.plugin import JobFactory
@@ -91,13 +91,13 @@ def test_list_v2_flat_is_sorted_and_complete(s3: Any, input_files: dict[str, byt
     assert etags["a.txt"] == '"' + hashlib.md5(b"hello\n").hexdigest() + '"'
 
 
-def test_list_v2_delimiter_and_prefix(s3: Any, holds_markers: bool) -> None:
+def test_list_v2_delimiter_and_prefix(s3: Any, holds_markers: bool, special_key: str) -> None:
     top = s3.list_objects_v2(Bucket="labresults", Delimiter="/")
     assert [o["Key"] for o in top["Contents"]] == ["a.txt", "big.bin", "empty.bin"]
     prefixes = ["dir/", "marker/"] if holds_markers else ["dir/"]
     assert [p["Prefix"] for p in top["CommonPrefixes"]] == prefixes
     inner = s3.list_objects_v2(Bucket="labresults", Prefix="dir/", Delimiter="/")
-    assert [o["Key"] for o in inner["Contents"]] == ["dir/small.txt", SPECIAL_KEY]
+    assert [o["Key"] for o in inner["Contents"]] == ["dir/small.txt", special_key]
     assert [p["Prefix"] for p in inner["CommonPrefixes"]] == ["dir/sub/"]
 
 
@@ -131,10 +131,10 @@ def test_list_max_keys_zero_and_empty_prefix_match(s3: Any) -> None:
     assert none["KeyCount"] == 0
 
 
-def test_special_key_lists_exactly(s3: Any) -> None:
+def test_special_key_lists_exactly(s3: Any, special_key: str) -> None:
     # boto3 always asks for encoding-type=url and decodes what comes back.
     listed = s3.list_objects_v2(Bucket="labresults", Prefix="dir/sp")
-    assert [o["Key"] for o in listed["Contents"]] == [SPECIAL_KEY]
+    assert [o["Key"] for o in listed["Contents"]] == [special_key]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,15 +260,15 @@ def test_metadata_round_trips(s3: Any) -> None:
     assert head["Metadata"] == {"origin": "test", "mtime": "1700000000"}
 
 
-def test_special_key_round_trips(s3: Any) -> None:
-    s3.put_object(Bucket="out", Key=SPECIAL_KEY, Body=b"x")
-    assert s3.get_object(Bucket="out", Key=SPECIAL_KEY)["Body"].read() == b"x"
-    assert all_keys(s3, "out") == [SPECIAL_KEY]
+def test_special_key_round_trips(s3: Any, special_key: str) -> None:
+    s3.put_object(Bucket="out", Key=special_key, Body=b"x")
+    assert s3.get_object(Bucket="out", Key=special_key)["Body"].read() == b"x"
+    assert all_keys(s3, "out") == [special_key]
     s3.copy_object(
-        Bucket="out", Key="copy/" + SPECIAL_KEY, CopySource={"Bucket": "out", "Key": SPECIAL_KEY}
+        Bucket="out", Key="copy/" + special_key, CopySource={"Bucket": "out", "Key": special_key}
     )
-    s3.delete_object(Bucket="out", Key=SPECIAL_KEY)
-    assert all_keys(s3, "out") == ["copy/" + SPECIAL_KEY]
+    s3.delete_object(Bucket="out", Key=special_key)
+    assert all_keys(s3, "out") == ["copy/" + special_key]
 
 
 def test_wrong_content_md5_is_bad_digest_and_stores_nothing(s3: Any) -> None:

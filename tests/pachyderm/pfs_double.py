@@ -1,46 +1,60 @@
 """A PFS v2 service double: the part of pachd's ``pfs_v2.API`` that PachydermBackend uses, on a
 real ``grpc.server`` (127.0.0.1, a random port), keeping everything in its own dictionaries.
 
-It models PFS 2.x where the backend depends on it, from pachd's source:
+It models PFS 2.x where the backend depends on it, from pachd 2.6's source (file references in
+``pfs_model.py`` and docs/pachyderm.md):
 
 - every branch has a head: creating a branch without one makes an empty, finished commit of
   origin AUTO (``makeEmptyCommit``); starting a commit moves the branch head to the new, open
-  commit at once; a branch whose head is open cannot get another commit;
-- paths are cleaned (``"/" + strings.Trim(path.Clean(p), "/")``); a directory is implied by
-  the files under it and walks list it as ``/dir/``; finishing a commit that holds a file and a
-  directory of one name records ``file / directory path collision`` as the commit's error;
-- a ModifyFile stream applies whole when the client half-closes it, nothing when it is
-  cancelled; it applies to the commit as it is when the stream ends (pachd adds one fileset
-  per call to the commit), so concurrent calls into one commit all land; AddFile appends,
-  DeleteFile removes a path and everything under it, CopyFile copies a path and everything
-  under it (appending when asked), reading the source as it was before the call;
-- GetFile takes a glob pattern (``*``, ``?``, ``[...]``, ``{a,b}``, ``\\`` escapes); InspectFile
-  and WalkFile take literal paths; WalkFile's pagination marker is an inclusive lower bound
-  whose own path is skipped;
-- FileInfo.file.commit is the commit that was read; ``committed`` is unset in open commits;
-  the hash is SHA-256 of the content;
-- errors carry pachd's messages ("file /x not found in repo r at commit c", "commit c in repo r
-  has already finished", ...) with NOT_FOUND / ALREADY_EXISTS / FAILED_PRECONDITION codes.
+  commit at once; a commit's parent must be finished ("parent commit ... has not been
+  finished");
+- commits are parent + diffs (``pfs_model``): one diff per ModifyFile call, applied whole when
+  the client half-closes the stream and not at all when it cancels; an open commit reads as its
+  nearest ancestor without an error plus its diffs; ``ClearCommit`` drops the diffs only;
+- files are keyed by (path, datum): DeleteFile deletes entries of its own datum only, and a
+  path ending in ``/`` (or ``/``) deletes the tree, any other path one file; finishing fails
+  the commit with pachd's messages for "duplicate path output by different datums" and "file /
+  directory path collision";
+- every AddFile and DeleteFile path passes pachd's ``ValidateFilename`` (printable ASCII, no
+  glob characters, no ``.``/``..`` segment), else the call fails with pachd's message;
+- GetFile takes a glob pattern behind pachd's literal-prefix filter (so a ``\\`` in a file
+  name cannot be read back by name); InspectFile and WalkFile take literal paths; WalkFile's
+  pagination marker is an inclusive lower bound (``index/reader.go``);
+- FileInfo.file.commit is the commit that was read; ``committed`` is the commit's finishing
+  time (unset while open); finishing is separate from finished (``faults.finish_delay``), and
+  ``InspectCommit(wait=FINISHED)`` blocks until finished;
+- errors carry pachd's messages with pachd's codes: NOT_FOUND / ALREADY_EXISTS only where pachd
+  has a typed error (repo, branch, commit, file, project), UNKNOWN for everything else.
+
+Known differences from pachd (none of which the backend relies on):
+
+- the hash is SHA-256 of the content (pachd: BLAKE2b over chunk hashes, which may differ
+  between an open and a finished commit);
+- a path held by several datums reads as their contents concatenated in datum order (pachd's
+  GetFile answers "matched multiple files"); reads ignore ``File.datum``;
+- no auth, no projects besides ``default``, no transactions, no PPS; branch provenance and
+  ``direct_provenance`` are not modelled;
+- no growth of read cost with the number of diffs beyond replaying them; no compaction;
+- DropCommitSet drops the named commit only (pachd: the whole commit set across repos).
 
 Fault injection for tests: ``faults.truncate_after`` (GetFile ends early, cleanly),
-``faults.abort_after`` (GetFile fails mid-stream), ``faults.delay`` (every unary call sleeps).
+``faults.abort_after`` (GetFile fails mid-stream), ``faults.delay`` (every unary call sleeps),
+``faults.finish_delay`` (seconds between finishing and finished), ``faults.deny_create_repo``,
+``faults.rehash_finished``. ``calls`` counts RPCs by method.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import hashlib
-import itertools
-import posixpath
 import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent import futures
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -51,7 +65,24 @@ from google.protobuf import (  # type: ignore[import-untyped,unused-ignore]
     timestamp_pb2,
     wrappers_pb2,
 )
+from pfs_model import (
+    Commit,
+    File,
+    Files,
+    Operation,
+    Repo,
+    add,
+    clean,
+    copy,
+    delete,
+    finish_error,
+    glob_matcher,
+    merged,
+    validate_filename,
+)
 from python_pachyderm.proto.v2.pfs import pfs_pb2, pfs_pb2_grpc
+
+__all__ = ["File", "PFSDouble", "PFSServer"]
 
 FILE = pfs_pb2.FileType.Value("FILE")
 DIR = pfs_pb2.FileType.Value("DIR")
@@ -73,9 +104,9 @@ def not_found(message: str) -> Abort:
     return Abort(grpc.StatusCode.NOT_FOUND, message)
 
 
-def clean(path: str) -> str:
-    cleaned = posixpath.normpath("/" + path) if path else "/"
-    return "/" + cleaned.strip("/")
+def unknown(message: str) -> Abort:
+    """pachd's plain errors reach the client as UNKNOWN with the error's text."""
+    return Abort(grpc.StatusCode.UNKNOWN, message)
 
 
 def stamp(moment: datetime) -> timestamp_pb2.Timestamp:
@@ -84,45 +115,17 @@ def stamp(moment: datetime) -> timestamp_pb2.Timestamp:
     return out
 
 
-@dataclass(frozen=True)
-class File:
-    data: bytes
-
-    @functools.cached_property
-    def hash(self) -> bytes:
-        return hashlib.sha256(self.data).digest()
-
-
-@dataclass
-class Commit:
-    id: str
-    repo: str
-    branch: str
-    parent: str | None
-    origin: int
-    started: datetime
-    description: str = ""
-    finished: datetime | None = None
-    error: str = ""
-    files: dict[str, File] = field(default_factory=dict)
-    children: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Repo:
-    name: str
-    project: str
-    created: datetime
-    description: str = ""
-    branches: dict[str, str] = field(default_factory=dict)
-    commits: dict[str, Commit] = field(default_factory=dict)
-
-
 @dataclass
 class Faults:
     truncate_after: int | None = None
     abort_after: int | None = None
     delay: float = 0.0
+    finish_delay: float = 0.0
+    deny_create_repo: bool = False
+    """CreateRepo is refused as pachd refuses a token without PROJECT_CREATE_REPO."""
+    rehash_finished: bool = False
+    """Finished commits report other file hashes than open ones (what pachd may do when it
+    re-chunks files in an open commit, fileset/merge.go)."""
 
 
 def now() -> datetime:
@@ -132,15 +135,37 @@ def now() -> datetime:
 class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
     def __init__(self) -> None:
         self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)
         self.repos: dict[tuple[str, str], Repo] = {}
         self.faults = Faults()
         self.calls: dict[str, int] = {}
         self.metadata: list[tuple[str, dict[str, str]]] = []
 
+    # -- for tests: what PFS holds, and writes by other means (as pachctl would make them) -------
+
+    def files(self, repo: str, commit_id: str, *, project: str = "default") -> dict[str, bytes]:
+        """Path -> content of a commit, as a reader of it sees it."""
+        with self.lock:
+            found = self.repos[(project, repo)]
+            files = self._files(found, found.commits[commit_id])
+        return {path: b"".join(f.data for _, f in e) for path, e in merged(files).items()}
+
+    def write(
+        self, repo: str, commit_id: str, path: str, data: bytes | None, *, datum: str = ""
+    ) -> None:
+        """One diff that puts ``data`` at ``path`` (None: deletes it), bypassing validation."""
+        with self.lock:
+            commit = self.repos[("default", repo)].commits[commit_id]
+            operations: list[Operation] = [functools.partial(delete, path=path, datum=datum)]
+            if data is not None:
+                operations.append(functools.partial(add, path=path, datum=datum, data=data))
+            commit.diffs.append(operations)
+
     # -- helpers -------------------------------------------------------------------------------
 
     def _count(self, name: str) -> None:
-        self.calls[name] = self.calls.get(name, 0) + 1
+        with self.lock:
+            self.calls[name] = self.calls.get(name, 0) + 1
         if self.faults.delay:
             time.sleep(self.faults.delay)
 
@@ -152,7 +177,7 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
         key = (self._project(pb_repo), pb_repo.name)
         found = self.repos.get(key)
         if found is None:
-            raise not_found(f"repos/ {key[0]}/{key[1]} not found")
+            raise not_found(f"repo {key[0]}/{key[1]} not found")
         return found
 
     def _commit_repo(self, pb_commit: Any) -> Repo:
@@ -163,14 +188,14 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
         repo = self._commit_repo(pb_commit)
         ref = pb_commit.id or pb_commit.branch.name
         found = repo.commits.get(ref)
-        if found is None and not pb_commit.id and ref in repo.branches:
-            found = repo.commits.get(repo.branches[ref])
         if found is None and ref in repo.branches and not re.fullmatch(r"[0-9a-f]{32}", ref):
             found = repo.commits.get(repo.branches[ref])
         if found is None:
             if not pb_commit.id and pb_commit.branch.name:
-                raise not_found(f"branch {pb_commit.branch.name} not found in repo {repo.name}")
-            raise not_found(f"commit {ref} not found in repo {repo.name}")
+                raise not_found(
+                    f'branch "{pb_commit.branch.name}" not found in repo {repo.project}/{repo.name}'
+                )
+            raise not_found(f"commit {repo.project}/{repo.name}@{ref} not found")
         return found
 
     def _new_commit(
@@ -184,7 +209,6 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
             origin=origin,
             started=now(),
             description=description,
-            files=dict(parent.files) if parent else {},
         )
         if parent is not None:
             parent.children.append(commit.id)
@@ -194,8 +218,31 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
 
     def _empty_head(self, repo: Repo, branch: str) -> Commit:
         commit = self._new_commit(repo, branch, None, AUTO)
-        commit.finished = commit.started
+        commit.finishing = commit.finished = commit.started
+        commit.total = {}
         return commit
+
+    def _files(self, repo: Repo, commit: Commit) -> Files:
+        """What a reader of ``commit`` sees (``getFileSet``)."""
+        if commit.finished is not None and not commit.error and commit.total is not None:
+            return commit.total
+        files: Files = {}
+        ancestor_id = commit.parent
+        while ancestor_id is not None and ancestor_id in repo.commits:
+            ancestor = repo.commits[ancestor_id]
+            if not ancestor.error:
+                if ancestor.finished is None:
+                    raise unknown(
+                        f"base commit {repo.project}/{repo.name}@{ancestor.id} for commit "
+                        f"{repo.project}/{repo.name}@{commit.id} unfinished"
+                    )
+                files = dict(self._files(repo, ancestor))
+                break
+            ancestor_id = ancestor.parent
+        for diff in commit.diffs:
+            for operation in diff:
+                operation(files)
+        return files
 
     def _pb_commit(self, repo: Repo, commit: Commit) -> Any:
         pb_repo = pfs_pb2.Repo(
@@ -218,60 +265,75 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
         for child in commit.children:
             if child in repo.commits:
                 info.child_commits.append(self._pb_commit(repo, repo.commits[child]))
+        if commit.finishing is not None:
+            info.finishing.CopyFrom(stamp(commit.finishing))
         if commit.finished is not None:
-            info.finishing.CopyFrom(stamp(commit.finished))
             info.finished.CopyFrom(stamp(commit.finished))
         return info
 
-    def _entries(self, commit: Commit) -> dict[str, tuple[int, File | None]]:
-        """Every file and implied directory (``/dir/``) of a commit."""
-        entries: dict[str, tuple[int, File | None]] = {}
-        for path, file in commit.files.items():
-            entries[path] = (FILE, file)
+    @staticmethod
+    def _entries(files: Files) -> dict[str, tuple[int, bytes]]:
+        """Every file (its datums' contents concatenated) and implied directory (``/dir/``)."""
+        entries: dict[str, tuple[int, bytes]] = {}
+        for path, datums in merged(files).items():
+            entries[path] = (FILE, b"".join(f.data for _, f in datums))
             parts = path.split("/")[1:-1]
             for depth in range(1, len(parts) + 1):
-                entries.setdefault("/" + "/".join(parts[:depth]) + "/", (DIR, None))
+                entries.setdefault("/" + "/".join(parts[:depth]) + "/", (DIR, b""))
         return entries
 
     def _file_info(
-        self, repo: Repo, commit: Commit, path: str, kind: int, file: File | None
+        self, repo: Repo, commit: Commit, entries: dict[str, tuple[int, bytes]], path: str
     ) -> Any:
-        if kind == FILE and file is not None:
-            size, digest = len(file.data), file.hash
+        kind, data = entries[path]
+        if kind == FILE:
+            salt = b"finished:" if self.faults.rehash_finished and commit.finished else b""
+            size, digest = len(data), hashlib.sha256(salt + data).digest()
         else:
-            under = [f for p, f in commit.files.items() if p.startswith(path)]
-            size = sum(len(f.data) for f in under)
-            digest = hashlib.sha256(b"".join(f.hash for f in under)).digest()
+            under = [d for p, (k, d) in sorted(entries.items()) if k == FILE and p.startswith(path)]
+            size = sum(len(d) for d in under)
+            digest = hashlib.sha256(b"".join(hashlib.sha256(d).digest() for d in under)).digest()
         info = pfs_pb2.FileInfo(
             file=pfs_pb2.File(commit=self._pb_commit(repo, commit), path=path),
             file_type=kind,
             size_bytes=size,
             hash=digest,
         )
-        if commit.finished is not None:
-            info.committed.CopyFrom(stamp(commit.finished))
+        if commit.finishing is not None:
+            info.committed.CopyFrom(stamp(commit.finishing))  # source.go: the Finishing time
         return info
+
+    @staticmethod
+    def _finished_already(repo: Repo, commit: Commit) -> Abort:
+        return unknown(f"commit {repo.project}/{repo.name}@{commit.id} has already finished")
 
     # -- repos ---------------------------------------------------------------------------------
 
     def CreateRepo(self, request: Any, context: Any) -> Any:
         self._count("CreateRepo")
+        if self.faults.deny_create_repo:
+            raise Abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                "pipeline:default/p is not authorized to perform this operation - needs "
+                "permissions [PROJECT_CREATE_REPO] on PROJECT default",
+            )
         with self.lock:
             name = request.repo.name
             if not NAME.match(name):
-                raise Abort(
-                    grpc.StatusCode.INVALID_ARGUMENT,
+                raise unknown(
                     f"repo name ({name}) invalid: only alphanumeric characters, underscores, "
-                    "and dashes are allowed",
+                    "and dashes are allowed"
                 )
             key = (self._project(request.repo), name)
             if key in self.repos:
                 if not request.update:
-                    raise Abort(grpc.StatusCode.ALREADY_EXISTS, f"repo {name} already exists")
+                    raise Abort(
+                        grpc.StatusCode.ALREADY_EXISTS, f"repo {key[0]}/{name} already exists"
+                    )
                 self.repos[key].description = request.description
             else:
                 if key[0] != "default":
-                    raise not_found(f"projects/ {key[0]} not found")
+                    raise not_found(f'project "{key[0]}" not found')
                 self.repos[key] = Repo(
                     name=name, project=key[0], created=now(), description=request.description
                 )
@@ -319,16 +381,15 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
             repo = self._repo(request.branch.repo)
             branch = request.branch.name
             if not branch:
-                raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "branch must be specified")
+                raise unknown("branch must be specified")
             parent: Commit | None = None
             if request.HasField("parent") and (request.parent.id or request.parent.branch.name):
                 parent = self._commit(request.parent)
             elif branch in repo.branches:
                 parent = repo.commits[repo.branches[branch]]
-            if parent is not None and parent.finished is None:
-                raise Abort(
-                    grpc.StatusCode.FAILED_PRECONDITION,
-                    f"parent commit {parent.id} has not been finished",
+            if parent is not None and parent.finishing is None:
+                raise unknown(
+                    f"parent commit {repo.project}/{repo.name}@{parent.id} has not been finished"
                 )
             commit = self._new_commit(repo, branch, parent, USER, request.description)
             return self._pb_commit(repo, commit)
@@ -338,39 +399,49 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
         with self.lock:
             repo = self._commit_repo(request.commit)
             commit = self._commit(request.commit)
-            if commit.finished is not None:
-                raise Abort(
-                    grpc.StatusCode.FAILED_PRECONDITION,
-                    f"commit {commit.id} in repo {repo.name} has already finished",
-                )
+            if commit.finishing is not None:
+                raise self._finished_already(repo, commit)
             if request.description:
                 commit.description = request.description
-            error = request.error
-            paths = sorted(commit.files)
-            for previous, current in itertools.pairwise(paths):
-                if current.startswith(previous + "/") and not error:
-                    error = f"file / directory path collision ({current})"
-            commit.error = error
-            commit.finished = now()
+            commit.finishing = now()
+            files = self._files(repo, commit)
+            commit.error = request.error or finish_error(files)
+            if not commit.error:
+                commit.total = files
+            delay = self.faults.finish_delay
+        if delay:
+            threading.Timer(delay, self._finished, args=(commit,)).start()
+        else:
+            self._finished(commit)
         return empty_pb2.Empty()
+
+    def _finished(self, commit: Commit) -> None:
+        with self.changed:
+            assert commit.finishing is not None
+            commit.finished = max(now(), commit.finishing + timedelta(microseconds=1))
+            self.changed.notify_all()
 
     def ClearCommit(self, request: Any, context: Any) -> Any:
         self._count("ClearCommit")
         with self.lock:
             commit = self._commit(request.commit)
-            if commit.finished is not None:
-                raise Abort(
-                    grpc.StatusCode.FAILED_PRECONDITION,
-                    f"commit {commit.id} in repo {commit.repo} has already finished",
-                )
-            commit.files = {}
+            if commit.finishing is not None:
+                raise unknown("cannot clear finished commit")
+            commit.diffs = []  # DropFileSets: the commit's own diffs; its parent stays
         return empty_pb2.Empty()
 
     def InspectCommit(self, request: Any, context: Any) -> Any:
         self._count("InspectCommit")
-        with self.lock:
+        with self.changed:
             repo = self._commit_repo(request.commit)
-            return self._commit_info(repo, self._commit(request.commit))
+            commit = self._commit(request.commit)
+            if request.wait == FINISHED:
+                while commit.finished is None:
+                    remaining = context.time_remaining()
+                    if remaining is not None and remaining <= 0:
+                        break
+                    self.changed.wait(timeout=min(remaining or 1.0, 1.0))
+            return self._commit_info(repo, commit)
 
     def ListCommit(self, request: Any, context: Any) -> Iterator[Any]:
         self._count("ListCommit")
@@ -390,13 +461,10 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
             target = request.commit_set.id
             found = [(r, r.commits[target]) for r in self.repos.values() if target in r.commits]
             if not found:
-                raise not_found(f"commit set {target} not found")
+                raise not_found(f"no commits found for commitset {target}")
             for repo, commit in found:
                 if any(child in repo.commits for child in commit.children):
-                    raise Abort(
-                        grpc.StatusCode.FAILED_PRECONDITION,
-                        f"cannot drop commit {commit.id}: it has children",
-                    )
+                    raise unknown(f"cannot drop commit {commit.id}: it has children")
             for repo, commit in found:
                 del repo.commits[commit.id]
                 if repo.branches.get(commit.branch) == commit.id:
@@ -415,7 +483,7 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
             repo = self._repo(request.branch.repo)
             name = request.branch.name
             if not NAME.match(name):
-                raise Abort(grpc.StatusCode.INVALID_ARGUMENT, f"branch name ({name}) invalid")
+                raise unknown(f"branch name ({name}) invalid")
             if request.HasField("head") and (request.head.id or request.head.branch.name):
                 repo.branches[name] = self._commit(request.head).id
             elif name not in repo.branches:
@@ -431,14 +499,15 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
             head=self._pb_commit(repo, repo.commits[repo.branches[name]]),
         )
 
+    def _branch_not_found(self, repo: Repo, name: str) -> Abort:
+        return not_found(f'branch "{name}" not found in repo {repo.project}/{repo.name}')
+
     def InspectBranch(self, request: Any, context: Any) -> Any:
         self._count("InspectBranch")
         with self.lock:
             repo = self._repo(request.branch.repo)
             if request.branch.name not in repo.branches:
-                raise not_found(
-                    f"branches/ {repo.project}/{repo.name}@{request.branch.name} not found"
-                )
+                raise self._branch_not_found(repo, request.branch.name)
             return self._branch_info(repo, request.branch.name)
 
     def ListBranch(self, request: Any, context: Any) -> Iterator[Any]:
@@ -453,49 +522,53 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
         with self.lock:
             repo = self._repo(request.branch.repo)
             if request.branch.name not in repo.branches:
-                raise not_found(
-                    f"branches/ {repo.project}/{repo.name}@{request.branch.name} not found"
-                )
+                raise self._branch_not_found(repo, request.branch.name)
             del repo.branches[request.branch.name]
         return empty_pb2.Empty()
 
     # -- files ---------------------------------------------------------------------------------
 
     def ModifyFile(self, request_iterator: Iterator[Any], context: Any) -> Any:
-        """One ModifyFile stream: its operations are collected while the stream runs and
-        applied, in order, to the commit's files *as they are when the stream ends*, like
-        pachd, which writes each call to a fileset of its own and adds it to the commit
-        (``withCommitUnorderedWriter`` -> ``AddFileSet``). Concurrent calls into one commit
-        therefore all land (the parts of a multipart upload are written in parallel)."""
+        """One ModifyFile stream: its operations are collected while the stream runs and added
+        to the commit as one diff when it ends, like pachd (``withCommitUnorderedWriter`` ->
+        ``AddFileSet``). Concurrent calls into one commit therefore all land (the parts of a
+        multipart upload are written in parallel). Paths are validated as they arrive."""
         self._count("ModifyFile")
-        target: Commit | None = None
-        operations: list[Callable[[dict[str, File]], None]] = []
+        target: tuple[Repo, Commit] | None = None
+        operations: list[Operation] = []
         body = False
         try:
             for request in request_iterator:
                 op = request.WhichOneof("body")
                 if op == "set_commit":
                     with self.lock:
-                        target = self._commit(request.set_commit)
-                        if target.finished is not None:
-                            raise Abort(
-                                grpc.StatusCode.FAILED_PRECONDITION,
-                                f"commit {target.id} in repo {target.repo} has already finished",
-                            )
+                        target = (
+                            self._commit_repo(request.set_commit),
+                            self._commit(request.set_commit),
+                        )
+                        if target[1].finishing is not None:
+                            raise self._finished_already(*target)
                     continue
                 if target is None:
-                    raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "no commit set")
+                    raise unknown("no commit set")
                 if op == "add_file":
-                    if request.add_file.WhichOneof("source") != "raw":
+                    add_file = request.add_file
+                    self._validate(add_file.path)
+                    if add_file.WhichOneof("source") not in ("raw", None):
                         raise Abort(grpc.StatusCode.UNIMPLEMENTED, "only raw sources")
-                    data = request.add_file.raw.value
+                    data = add_file.raw.value
                     body = body or bool(data)
                     operations.append(
-                        functools.partial(_add, path=clean(request.add_file.path), data=data)
+                        functools.partial(
+                            add, path=clean(add_file.path), datum=add_file.datum, data=data
+                        )
                     )
                 elif op == "delete_file":
+                    self._validate(request.delete_file.path)
                     operations.append(
-                        functools.partial(_delete, path=clean(request.delete_file.path))
+                        functools.partial(
+                            delete, path=request.delete_file.path, datum=request.delete_file.datum
+                        )
                     )
                 elif op == "copy_file":
                     operations.append(self._copy_operation(request.copy_file))
@@ -503,18 +576,18 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
             return empty_pb2.Empty()  # the client went away: nothing is applied
         if body and self._cancelled(context):
             return empty_pb2.Empty()
-        if target is not None:
+        if target is not None and operations:
             with self.lock:
-                if target.finished is not None:
-                    raise Abort(
-                        grpc.StatusCode.FAILED_PRECONDITION,
-                        f"commit {target.id} in repo {target.repo} has already finished",
-                    )
-                files = dict(target.files)
-                for operation in operations:
-                    operation(files)
-                target.files = files
+                if target[1].finishing is not None:
+                    raise self._finished_already(*target)
+                target[1].diffs.append(operations)
         return empty_pb2.Empty()
+
+    @staticmethod
+    def _validate(path: str) -> None:
+        problem = validate_filename(path)
+        if problem is not None:
+            raise unknown(problem)
 
     @staticmethod
     def _cancelled(context: Any) -> bool:
@@ -531,65 +604,64 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
             time.sleep(0.0005)
         return not context.is_active()
 
-    def _copy_operation(self, copy: Any) -> Callable[[dict[str, File]], None]:
-        """CopyFile: the source (a path and everything under it) is read when the request
-        arrives; applying it writes (or appends) the copies under the destination."""
+    def _copy_operation(self, request: Any) -> Operation:
+        """CopyFile: the source (a path and everything under it, every datum) is read when the
+        request arrives; applying it writes (or appends) the copies under the destination, in
+        the request's datum."""
         with self.lock:
-            source = self._commit(copy.src.commit)
-            src = clean(copy.src.path)
-            copied = {
-                p: f.data for p, f in source.files.items() if p == src or p.startswith(src + "/")
-            }
-        dst = clean(copy.dst)
-        renamed = {dst + path[len(src) :]: data for path, data in copied.items()}
+            repo = self._commit_repo(request.src.commit)
+            files = self._files(repo, self._commit(request.src.commit))
+        src = clean(request.src.path)
+        dst = clean(request.dst)
+        copies: dict[tuple[str, str], bytes] = {}
+        for (path, _datum), file in sorted(files.items()):
+            if path == src or path.startswith(src.rstrip("/") + "/"):
+                key = (dst + path[len(src) :], request.datum)
+                copies[key] = copies.get(key, b"") + file.data
+        return functools.partial(copy, copies=copies, append=request.append)
 
-        def apply(files: dict[str, File]) -> None:
-            for path, data in renamed.items():
-                existing = files.get(path)
-                if copy.append and existing is not None:
-                    files[path] = File(existing.data + data)
-                else:
-                    files[path] = File(data)
+    def _read_view(self, pb_file: Any) -> tuple[Repo, Commit, dict[str, tuple[int, bytes]]]:
+        repo = self._commit_repo(pb_file.commit)
+        commit = self._commit(pb_file.commit)
+        return repo, commit, self._entries(self._files(repo, commit))
 
-        return apply
+    @staticmethod
+    def _file_not_found(repo: Repo, commit: Commit, path: str) -> Abort:
+        return not_found(
+            f"file {path} not found in repo {repo.project}/{repo.name} at commit {commit.id}"
+        )
 
     def InspectFile(self, request: Any, context: Any) -> Any:
         self._count("InspectFile")
         with self.lock:
-            repo = self._commit_repo(request.file.commit)
-            commit = self._commit(request.file.commit)
+            repo, commit, entries = self._read_view(request.file)
             path = clean(request.file.path)
-            entries = self._entries(commit)
             for candidate in (path, path.rstrip("/") + "/"):
                 if candidate in entries:
-                    kind, file = entries[candidate]
-                    return self._file_info(repo, commit, candidate, kind, file)
-            raise not_found(f"file {path} not found in repo {repo.name} at commit {commit.id}")
+                    return self._file_info(repo, commit, entries, candidate)
+            raise self._file_not_found(repo, commit, path)
 
     def WalkFile(self, request: Any, context: Any) -> Iterator[Any]:
         self._count("WalkFile")
         with self.lock:
-            repo = self._commit_repo(request.file.commit)
-            commit = self._commit(request.file.commit)
+            repo, commit, entries = self._read_view(request.file)
             root = clean(request.file.path)
             root = "" if root == "/" else root
-            entries = self._entries(commit)
             marker = request.paginationMarker.path if request.HasField("paginationMarker") else None
-            selected = []
-            for path in sorted(entries, key=lambda p: p.encode()):
-                if not (path == root or path.startswith(root + "/")):
-                    continue
-                selected.append(path)
+            selected = [
+                path
+                for path in sorted(entries, key=lambda p: p.encode())
+                if path == root or path == root + "/" or path.startswith(root + "/")
+            ]
             if not selected and root:
-                raise not_found(f"file {root} not found in repo {repo.name} at commit {commit.id}")
+                raise self._file_not_found(repo, commit, root)
             infos = []
             for path in selected:
-                if marker is not None and (
-                    path.encode() < marker.encode() or clean(path) == clean(marker)
-                ):
+                # The marker is the lower bound of a path range: itself included
+                # (index/reader.go), compared as pachd's index paths are.
+                if marker is not None and path.encode() < marker.encode():
                     continue
-                kind, file = entries[path]
-                infos.append(self._file_info(repo, commit, path, kind, file))
+                infos.append(self._file_info(repo, commit, entries, path))
                 if request.number and len(infos) >= request.number:
                     break
         yield from infos
@@ -597,16 +669,15 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
     def GetFile(self, request: Any, context: Any) -> Iterator[Any]:
         self._count("GetFile")
         with self.lock:
-            repo = self._commit_repo(request.file.commit)
-            commit = self._commit(request.file.commit)
+            repo, commit, entries = self._read_view(request.file)
             pattern = clean(request.file.path)
             match = glob_matcher(pattern)
-            found = [f for p, f in sorted(commit.files.items()) if match(p)]
+            found = [
+                data for p, (kind, data) in sorted(entries.items()) if kind == FILE and match(p)
+            ]
             if not found:
-                raise not_found(
-                    f"file {pattern} not found in repo {repo.name} at commit {commit.id}"
-                )
-            data = b"".join(f.data for f in found)[request.offset :]
+                raise self._file_not_found(repo, commit, pattern)
+            data = b"".join(found)[request.offset :]
         faults = self.faults
         sent = 0
         for start in range(0, len(data), READ_CHUNK):
@@ -623,64 +694,6 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
                 raise Abort(grpc.StatusCode.INTERNAL, "storage backend read failed")
             sent += len(piece)
             yield wrappers_pb2.BytesValue(value=piece)
-
-
-def glob_matcher(pattern: str) -> Any:
-    """PFS's glob (gobwas/glob with '/' as separator), enough of it for tests."""
-    if not any(ch in pattern for ch in "*?[{\\"):
-        return lambda path: path == pattern
-    regex = []
-    index = 0
-    while index < len(pattern):
-        ch = pattern[index]
-        if ch == "\\" and index + 1 < len(pattern):
-            regex.append(re.escape(pattern[index + 1]))
-            index += 2
-            continue
-        if ch == "*":
-            if pattern[index : index + 2] == "**":
-                regex.append(".*")
-                index += 2
-                continue
-            regex.append("[^/]*")
-        elif ch == "?":
-            regex.append("[^/]")
-        elif ch == "[":
-            end = pattern.find("]", index + 1)
-            if end < 0:
-                regex.append(re.escape(ch))
-            else:
-                body = pattern[index + 1 : end].replace("\\", "\\\\")
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                regex.append(f"[{body}]")
-                index = end
-        elif ch == "{":
-            end = pattern.find("}", index + 1)
-            if end < 0:
-                regex.append(re.escape(ch))
-            else:
-                options = pattern[index + 1 : end].split(",")
-                regex.append("(?:" + "|".join(fnmatch.translate(o)[4:-3] for o in options) + ")")
-                index = end
-        else:
-            regex.append(re.escape(ch))
-        index += 1
-    compiled = re.compile("".join(regex) + r"\Z", re.DOTALL)
-    return lambda path: compiled.match(path) is not None
-
-
-def _add(files: dict[str, File], *, path: str, data: bytes) -> None:
-    """AddFile: appends to the file the commit already has at ``path``."""
-    existing = files.get(path)
-    files[path] = File((existing.data if existing else b"") + data)
-
-
-def _delete(files: dict[str, File], *, path: str) -> None:
-    """DeleteFile: the path and everything under it."""
-    under = path.rstrip("/") + "/"
-    for name in [p for p in files if p == path or p.startswith(under)]:
-        del files[name]
 
 
 class _AbortInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
@@ -728,15 +741,20 @@ class _AbortInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 class PFSServer:
     """The double on a real gRPC server at 127.0.0.1:<random port>."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, unix_socket: str | None = None) -> None:
         self.service = PFSDouble()
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=32),
             interceptors=[_AbortInterceptor(self.service)],
         )
         pfs_pb2_grpc.add_APIServicer_to_server(self.service, self.server)
-        self.port = self.server.add_insecure_port("127.0.0.1:0")
-        self.address = f"grpc://127.0.0.1:{self.port}"
+        if unix_socket is not None:
+            self.server.add_insecure_port(f"unix://{unix_socket}")
+            self.port = 0
+            self.address = f"unix://{unix_socket}"
+        else:
+            self.port = self.server.add_insecure_port("127.0.0.1:0")
+            self.address = f"grpc://127.0.0.1:{self.port}"
 
     def __enter__(self) -> PFSServer:
         self.server.start()

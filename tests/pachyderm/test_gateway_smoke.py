@@ -15,7 +15,7 @@ from pfs_double import PFSServer
 from pachs3 import SidecarGateway
 from pachs3.backends.base import CommitRef, commit
 from pachs3.backends.pachyderm import PachydermBackend
-from pachs3.backends.pachyderm_paths import HIDDEN_BRANCH_PREFIX
+from pachs3.backends.pachyderm.paths import HIDDEN_BRANCH_PREFIX
 
 PART = 5 * 1024 * 1024
 INPUTS = {"a.csv": b"x,y\n1,2\n", "dir/b.txt": b"hello", "dir/sub/c.bin": bytes(range(256))}
