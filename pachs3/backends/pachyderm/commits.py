@@ -157,9 +157,10 @@ class CommitLayer(RepoLayer):
         if raw.HasField("finished") or raw.HasField("finishing"):
             raise Conflict(f"the adopted commit {adopt} is already finished")
         if self._owned_files(adopt, adopt.id) is None:
-            self._own(adopt, adopt.id, complete=self._reads_empty(adopt))
-        if empty and not self._reads_empty(adopt):
-            log.warning("the job's output commit %s is not empty; pachs3 leaves it as it is", adopt)
+            empty_now = self._reads_empty(adopt)
+            self._own(adopt, adopt.id, complete=empty_now)
+            if empty and not empty_now:
+                log.warning("the job's output commit %s is not empty; pachs3 leaves it so", adopt)
         return self._commit_info(raw)
 
     def _reads_empty(self, ref: CommitRef) -> bool:
