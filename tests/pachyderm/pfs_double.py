@@ -312,10 +312,11 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
     def CreateRepo(self, request: Any, context: Any) -> Any:
         self._count("CreateRepo")
         if self.faults.deny_create_repo:
-            raise Abort(
-                grpc.StatusCode.PERMISSION_DENIED,
+            # auth's ErrNotAuthorized has no gRPC status of its own: UNKNOWN
+            raise unknown(
                 "pipeline:default/p is not authorized to perform this operation - needs "
-                "permissions [PROJECT_CREATE_REPO] on PROJECT default",
+                "permissions [PROJECT_CREATE_REPO] on PROJECT default. Run `pachctl auth "
+                "roles-for-permission` to find roles that grant a given permission."
             )
         with self.lock:
             name = request.repo.name

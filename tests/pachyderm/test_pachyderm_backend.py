@@ -385,6 +385,13 @@ class _Error(grpc.RpcError):  # type: ignore[misc]
         (grpc.StatusCode.DEADLINE_EXCEEDED, "deadline", Unavailable, None),
         (grpc.StatusCode.UNAUTHENTICATED, "no token", PermissionDenied, None),
         (grpc.StatusCode.PERMISSION_DENIED, "not authorized", PermissionDenied, None),
+        (
+            grpc.StatusCode.UNKNOWN,
+            "robot:x is not authorized to perform this operation - needs permissions "
+            "[PROJECT_CREATE_REPO] on PROJECT default",
+            PermissionDenied,
+            None,
+        ),
         (grpc.StatusCode.UNKNOWN, "file /a not found in repo r at commit c", NotFound, "file"),
         (grpc.StatusCode.UNKNOWN, "commit c not found in repo r", NotFound, "commit"),
         (grpc.StatusCode.NOT_FOUND, "repos/ default/r not found", NotFound, "repo"),

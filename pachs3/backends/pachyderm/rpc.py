@@ -81,7 +81,16 @@ def _translate(exc: grpc.RpcError, what: NotFoundKind, name: str) -> BackendErro
     lowered = details.lower()
     if code in _UNAVAILABLE_CODES:
         return Unavailable(f"pachd is unavailable ({code.name}): {details}")
-    if code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED):
+    # pachd's ErrNotAuthorized carries no gRPC status: it arrives as UNKNOWN with its text
+    # (auth/auth.go), so the text decides.
+    if (
+        code
+        in (
+            grpc.StatusCode.PERMISSION_DENIED,
+            grpc.StatusCode.UNAUTHENTICATED,
+        )
+        or "not authorized to perform this operation" in lowered
+    ):
         return PermissionDenied(f"pachd refused the request: {details}")
     if (
         code == grpc.StatusCode.NOT_FOUND
