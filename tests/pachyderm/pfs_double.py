@@ -17,9 +17,16 @@ It models PFS 2.x where the backend depends on it, from pachd 2.6's source (file
   directory path collision";
 - every AddFile and DeleteFile path passes pachd's ``ValidateFilename`` (printable ASCII, no
   glob characters, no ``.``/``..`` segment), else the call fails with pachd's message;
+- several CopyFile(append) of one path in one ModifyFile leave one entry per copy (as pachd
+  2.6.0 was seen to): WalkFile lists the path once per entry, GetFile answers "matched multiple
+  files", and finishing fails the commit, as for a path held by several datums;
+- ids that are not a dash-less UUID v4 name branches; an unknown id given with a branch is
+  "invalid"; a commit of a missing repo is a missing commit; DeleteRepo of a missing repo
+  succeeds;
 - GetFile takes a glob pattern behind pachd's literal-prefix filter (so a ``\\`` in a file
   name cannot be read back by name); InspectFile and WalkFile take literal paths; WalkFile's
-  pagination marker is an inclusive lower bound (``index/reader.go``);
+  pagination marker is an inclusive lower bound, reversed an exclusive upper one
+  (``index/reader.go``);
 - FileInfo.file.commit is the commit that was read; ``committed`` is the commit's finishing
   time (unset while open); finishing is separate from finished (``faults.finish_delay``), and
   ``InspectCommit(wait=FINISHED)`` blocks until finished;
@@ -30,8 +37,7 @@ Known differences from pachd (none of which the backend relies on):
 
 - the hash is SHA-256 of the content (pachd: BLAKE2b over chunk hashes, which may differ
   between an open and a finished commit);
-- a path held by several datums reads as their contents concatenated in datum order (pachd's
-  GetFile answers "matched multiple files"); reads ignore ``File.datum``;
+- reads ignore ``File.datum``; InspectFile of a path with several entries answers one of them;
 - no auth, no projects besides ``default``, no transactions, no PPS; branch provenance and
   ``direct_provenance`` are not modelled;
 - no growth of read cost with the number of diffs beyond replaying them; no compaction;
@@ -90,6 +96,8 @@ USER = pfs_pb2.OriginKind.Value("USER")
 AUTO = pfs_pb2.OriginKind.Value("AUTO")
 FINISHED = pfs_pb2.CommitState.Value("FINISHED")
 NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
+_UUID4 = re.compile(r"[0-9a-f]{12}4[0-9a-f]{19}")
+"""pachd takes a commit id for a dash-less UUID v4 only (uuid.IsUUIDWithoutDashes)."""
 READ_CHUNK = 64 * 1024
 
 
@@ -182,21 +190,36 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
 
     def _commit_repo(self, pb_commit: Any) -> Repo:
         pb_repo = pb_commit.repo if pb_commit.repo.name else pb_commit.branch.repo
+        if pb_commit.id and (self._project(pb_repo), pb_repo.name) not in self.repos:
+            self._commit(pb_commit)  # pachd names the commit, not the repo
         return self._repo(pb_repo)
 
     def _commit(self, pb_commit: Any) -> Commit:
-        repo = self._commit_repo(pb_commit)
-        ref = pb_commit.id or pb_commit.branch.name
-        found = repo.commits.get(ref)
-        if found is None and ref in repo.branches and not re.fullmatch(r"[0-9a-f]{32}", ref):
-            found = repo.commits.get(repo.branches[ref])
-        if found is None:
-            if not pb_commit.id and pb_commit.branch.name:
-                raise not_found(
-                    f'branch "{pb_commit.branch.name}" not found in repo {repo.project}/{repo.name}'
+        """pachd's commit resolution: an id that is not a UUID v4 names a branch; an unknown id
+        given with a branch name is invalid; a commit of a missing repo is a missing commit."""
+        pb_repo = pb_commit.repo if pb_commit.repo.name else pb_commit.branch.repo
+        project = self._project(pb_repo)
+        commit_id, branch = pb_commit.id, pb_commit.branch.name
+        if commit_id and not branch and not _UUID4.fullmatch(commit_id):
+            commit_id, branch = "", commit_id
+        repo = self.repos.get((project, pb_repo.name))
+        if repo is None:
+            if commit_id:
+                raise not_found(f"commit {project}/{pb_repo.name}@{commit_id} not found")
+            raise not_found(f"repo {project}/{pb_repo.name} not found")
+        if commit_id:
+            found = repo.commits.get(commit_id)
+            if found is not None:
+                return found
+            if branch:
+                raise unknown(
+                    f"invalid commit ID given with a branch ({project}/{repo.name}@{branch}): "
+                    f"{commit_id}\n"
                 )
-            raise not_found(f"commit {repo.project}/{repo.name}@{ref} not found")
-        return found
+            raise not_found(f"commit {project}/{repo.name}@{commit_id} not found")
+        if branch in repo.branches:
+            return repo.commits[repo.branches[branch]]
+        raise not_found(f'branch "{branch}" not found in repo {project}/{repo.name}')
 
     def _new_commit(
         self, repo: Repo, branch: str, parent: Commit | None, origin: int, description: str = ""
@@ -370,8 +393,8 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
     def DeleteRepo(self, request: Any, context: Any) -> Any:
         self._count("DeleteRepo")
         with self.lock:
-            repo = self._repo(request.repo)
-            del self.repos[(repo.project, repo.name)]
+            key = (self._project(request.repo), request.repo.name)
+            self.repos.pop(key, None)  # pachd deletes a missing repo without complaint
         return empty_pb2.Empty()
 
     # -- commits -------------------------------------------------------------------------------
@@ -385,7 +408,12 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
                 raise unknown("branch must be specified")
             parent: Commit | None = None
             if request.HasField("parent") and (request.parent.id or request.parent.branch.name):
-                parent = self._commit(request.parent)
+                try:
+                    parent = self._commit(request.parent)
+                except Abort as exc:
+                    if exc.code != grpc.StatusCode.NOT_FOUND:
+                        raise
+                    raise not_found(f"parent commit not found: {exc.message}") from None
             elif branch in repo.branches:
                 parent = repo.commits[repo.branches[branch]]
             if parent is not None and parent.finishing is None:
@@ -419,7 +447,8 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
     def _finished(self, commit: Commit) -> None:
         with self.changed:
             assert commit.finishing is not None
-            commit.finished = max(now(), commit.finishing + timedelta(microseconds=1))
+            # Compaction takes time even for a small commit: finished comes after finishing.
+            commit.finished = max(now(), commit.finishing + timedelta(milliseconds=5))
             self.changed.notify_all()
 
     def ClearCommit(self, request: Any, context: Any) -> Any:
@@ -465,7 +494,10 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
                 raise not_found(f"no commits found for commitset {target}")
             for repo, commit in found:
                 if any(child in repo.commits for child in commit.children):
-                    raise unknown(f"cannot drop commit {commit.id}: it has children")
+                    raise unknown(
+                        "cannot drop a commit that has children: "
+                        f"{repo.project}/{repo.name}@{commit.id}"
+                    )
             for repo, commit in found:
                 del repo.commits[commit.id]
                 if repo.branches.get(commit.branch) == commit.id:
@@ -486,7 +518,15 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
             if not NAME.match(name):
                 raise unknown(f"branch name ({name}) invalid")
             if request.HasField("head") and (request.head.id or request.head.branch.name):
-                repo.branches[name] = self._commit(request.head).id
+                try:
+                    repo.branches[name] = self._commit(request.head).id
+                except Abort as exc:
+                    if exc.code != grpc.StatusCode.NOT_FOUND:
+                        raise
+                    named = request.head.id or request.head.branch.name
+                    raise not_found(
+                        f"unable to inspect {repo.project}/{repo.name}@{named}: {exc.message}"
+                    ) from None
             elif name not in repo.branches:
                 self._empty_head(repo, name)
         return empty_pb2.Empty()
@@ -537,6 +577,7 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
         self._count("ModifyFile")
         target: tuple[Repo, Commit] | None = None
         operations: list[Operation] = []
+        written: set[tuple[str, str]] = set()  # (path, datum) this call wrote so far
         body = False
         try:
             for request in request_iterator:
@@ -564,15 +605,23 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
                             add, path=clean(add_file.path), datum=add_file.datum, data=data
                         )
                     )
+                    written.add((clean(add_file.path), add_file.datum))
                 elif op == "delete_file":
                     self._validate(request.delete_file.path)
+                    gone = request.delete_file.path
+                    written -= {
+                        k
+                        for k in written
+                        if k[1] == request.delete_file.datum
+                        and (k[0] == clean(gone) or (gone.endswith("/") and k[0].startswith(gone)))
+                    }
                     operations.append(
                         functools.partial(
                             delete, path=request.delete_file.path, datum=request.delete_file.datum
                         )
                     )
                 elif op == "copy_file":
-                    operations.append(self._copy_operation(request.copy_file))
+                    operations.append(self._copy_operation(request.copy_file, written))
         except grpc.RpcError:
             return empty_pb2.Empty()  # the client went away: nothing is applied
         if body and self._cancelled(context):
@@ -605,7 +654,7 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
             time.sleep(0.0005)
         return not context.is_active()
 
-    def _copy_operation(self, request: Any) -> Operation:
+    def _copy_operation(self, request: Any, written: set[tuple[str, str]]) -> Operation:
         """CopyFile: the source (a path and everything under it, every datum) is read when the
         request arrives; applying it writes (or appends) the copies under the destination, in
         the request's datum."""
@@ -619,12 +668,22 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
             if path == src or path.startswith(src.rstrip("/") + "/"):
                 key = (dst + path[len(src) :], request.datum)
                 copies[key] = copies.get(key, b"") + file.data
-        return functools.partial(copy, copies=copies, append=request.append)
+        again = set(copies) & written
+        written.update(copies)
+        return functools.partial(copy, copies=copies, append=request.append, again=again)
 
-    def _read_view(self, pb_file: Any) -> tuple[Repo, Commit, dict[str, tuple[int, bytes]]]:
+    def _read_view(
+        self, pb_file: Any
+    ) -> tuple[Repo, Commit, dict[str, tuple[int, bytes]], dict[str, int]]:
+        """The commit's entries, and how many index entries pachd keeps per path (more than
+        one: several datums, or several CopyFile(append) of it in one call)."""
         repo = self._commit_repo(pb_file.commit)
         commit = self._commit(pb_file.commit)
-        return repo, commit, self._entries(self._files(repo, commit))
+        files = self._files(repo, commit)
+        counts: dict[str, int] = {}
+        for (path, _datum), file in files.items():
+            counts[path] = counts.get(path, 0) + file.entries
+        return repo, commit, self._entries(files), counts
 
     @staticmethod
     def _file_not_found(repo: Repo, commit: Commit, path: str) -> Abort:
@@ -635,7 +694,7 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
     def InspectFile(self, request: Any, context: Any) -> Any:
         self._count("InspectFile")
         with self.lock:
-            repo, commit, entries = self._read_view(request.file)
+            repo, commit, entries, _ = self._read_view(request.file)
             path = clean(request.file.path)
             for candidate in (path, path.rstrip("/") + "/"):
                 if candidate in entries:
@@ -645,7 +704,7 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
     def WalkFile(self, request: Any, context: Any) -> Iterator[Any]:
         self._count("WalkFile")
         with self.lock:
-            repo, commit, entries = self._read_view(request.file)
+            repo, commit, entries, counts = self._read_view(request.file)
             root = clean(request.file.path)
             root = "" if root == "/" else root
             marker = request.paginationMarker.path if request.HasField("paginationMarker") else None
@@ -655,30 +714,37 @@ class PFSDouble(pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
                 if path == root or path == root + "/" or path.startswith(root + "/")
             ]
             if not selected and root:
-                raise self._file_not_found(repo, commit, root)
+                raise not_found(f"commit/{commit.id} does not contain item: ({root})")
+            if marker is not None:
+                # The marker bounds a path range (index/reader.go): the lower bound, itself
+                # included; reversed, the upper bound, itself excluded.
+                bound = marker.encode()
+                if request.reverse:
+                    selected = [p for p in selected if p.encode() < bound]
+                else:
+                    selected = [p for p in selected if p.encode() >= bound]
+            if request.reverse:
+                selected.reverse()
             infos = []
             for path in selected:
-                # The marker is the lower bound of a path range: itself included
-                # (index/reader.go), compared as pachd's index paths are.
-                if marker is not None and path.encode() < marker.encode():
-                    continue
-                infos.append(self._file_info(repo, commit, entries, path))
-                if request.number and len(infos) >= request.number:
-                    break
+                info = self._file_info(repo, commit, entries, path)
+                infos += [info] * counts.get(path, 1)
+            if request.number:
+                infos = infos[: request.number]
         yield from infos
 
     def GetFile(self, request: Any, context: Any) -> Iterator[Any]:
         self._count("GetFile")
         with self.lock:
-            repo, commit, entries = self._read_view(request.file)
+            repo, commit, entries, counts = self._read_view(request.file)
             pattern = clean(request.file.path)
             match = glob_matcher(pattern)
-            found = [
-                data for p, (kind, data) in sorted(entries.items()) if kind == FILE and match(p)
-            ]
-            if not found:
+            matched = [p for p, (kind, _) in sorted(entries.items()) if kind == FILE and match(p)]
+            if not matched:
                 raise self._file_not_found(repo, commit, pattern)
-            data = b"".join(found)[request.offset :]
+            if len(matched) == 1 and counts.get(matched[0], 1) > 1:
+                raise unknown("matched multiple files. Use GetFileTAR instead")
+            data = b"".join(entries[p][1] for p in matched)[request.offset :]
         faults = self.faults
         sent = 0
         for start in range(0, len(data), READ_CHUNK):

@@ -29,6 +29,9 @@ Key = tuple[str, str]
 @dataclass(frozen=True)
 class File:
     data: bytes
+    entries: int = 1
+    """How many index entries pachd keeps for this (path, datum): more than one after several
+    CopyFile(append) of one path in one ModifyFile (seen on pachd 2.6.0)."""
 
     @functools.cached_property
     def hash(self) -> bytes:
@@ -155,7 +158,10 @@ def glob_matcher(pattern: str) -> Callable[[str], bool]:
 def add(files: Files, *, path: str, datum: str, data: bytes) -> None:
     """AddFile appends to the file of the same (path, datum)."""
     existing = files.get((path, datum))
-    files[(path, datum)] = File((existing.data if existing else b"") + data)
+    if existing is None:
+        files[(path, datum)] = File(data)
+    else:
+        files[(path, datum)] = File(existing.data + data, existing.entries)
 
 
 def delete(files: Files, *, path: str, datum: str) -> None:
@@ -170,10 +176,18 @@ def delete(files: Files, *, path: str, datum: str) -> None:
         del files[key]
 
 
-def copy(files: Files, *, copies: dict[Key, bytes], append: bool) -> None:
+def copy(files: Files, *, copies: dict[Key, bytes], append: bool, again: set[Key]) -> None:
+    """CopyFile; ``again``: the keys this ModifyFile call wrote before, where an appending copy
+    becomes an entry of its own rather than an append (``UnorderedWriter.Copy`` buffers one
+    entry per copy)."""
     for key, data in copies.items():
         existing = files.get(key)
-        files[key] = File((existing.data if existing and append else b"") + data)
+        if existing is None or not append:
+            files[key] = File(data)
+        elif key in again:
+            files[key] = File(existing.data + data, existing.entries + 1)
+        else:
+            files[key] = File(existing.data + data, existing.entries)
 
 
 def merged(files: Files) -> dict[str, list[tuple[str, File]]]:
@@ -187,7 +201,13 @@ def merged(files: Files) -> dict[str, list[tuple[str, File]]]:
 def finish_error(files: Files) -> str:
     """What pachd's validation at finishing (``compaction.go`` ``checkIndex``) objects to."""
     previous: tuple[str, str] | None = None
-    for path, datum in sorted(files, key=lambda k: (k[0].encode(), k[1])):
+    keys = sorted(files, key=lambda k: (k[0].encode(), k[1]))
+    entries = [
+        (path, datum or "default")
+        for path, datum in keys
+        for _ in range(files[(path, datum)].entries)
+    ]
+    for path, datum in entries:
         if previous is not None:
             if path == previous[0]:
                 return (

@@ -345,6 +345,32 @@ def test_adoption_needs_an_s3_out_pipeline(server: PFSServer, tmp_path: Path) ->
         assert pfs._adopt == CommitRef(repo="pipeline", id="0" * 32)
 
 
+def test_composing_parts_leaves_one_file_that_finishes(
+    pfs: PachydermBackend, server: PFSServer
+) -> None:
+    """pachd 2.6.0 keeps one entry per CopyFile(append) of a path within one ModifyFile (seen
+    live): composing all parts in one call left a file GetFile refused and a failed commit."""
+    pfs.create_repo(REPO)
+    pfs.create_repo("staging")
+    staged = pfs.start_commit("staging", None)
+    parts = [b"a" * 300, b"b" * 200, b"c" * 100]
+    for number, data in enumerate(parts, start=1):
+        pfs.put_file(staged.ref, f"{number:05d}", [data])
+    job = pfs.start_commit(REPO, "master", empty=True)
+    sources = [(staged.ref, f"{number:05d}") for number in range(1, 4)]
+    composed = pfs.compose_file(job.ref, "big.bin", sources, etag="e-3")
+    assert (composed.etag, composed.size) == ("e-3", 600)
+    with stub_for(server) as raw:
+        request = pfs_pb2.GetFileRequest(
+            file=pfs_pb2.File(commit=pb_commit(job.id), path="/big.bin")
+        )
+        assert b"".join(m.value for m in raw.GetFile(request)) == b"".join(parts)
+    done = pfs.finish_commit(REPO, job.id)
+    assert done.error is None
+    head = CommitRef(repo=REPO, id="master")
+    assert b"".join(pfs.read_file(head, "big.bin")) == b"".join(parts)
+
+
 # --------------------------------------------------------------------------------------------
 # 6. RPCs per S3 operation
 

@@ -395,6 +395,7 @@ class _Error(grpc.RpcError):  # type: ignore[misc]
         (grpc.StatusCode.UNKNOWN, "file /a not found in repo r at commit c", NotFound, "file"),
         (grpc.StatusCode.UNKNOWN, "commit c not found in repo r", NotFound, "commit"),
         (grpc.StatusCode.NOT_FOUND, "repos/ default/r not found", NotFound, "repo"),
+        (grpc.StatusCode.NOT_FOUND, "commit/c does not contain item: (/p)", NotFound, "file"),
         (grpc.StatusCode.NOT_FOUND, "branches/ default/r@b not found", NotFound, "branch"),
         (grpc.StatusCode.UNKNOWN, 'the branch "b" has no head (create one', NotFound, "commit"),
         (grpc.StatusCode.UNKNOWN, "repo r already exists", AlreadyExists, None),

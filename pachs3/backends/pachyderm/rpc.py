@@ -68,6 +68,8 @@ def _not_found_kind(details: str, default: NotFoundKind) -> NotFoundKind:
     """The kind of thing a PFS 'not found' message is about: its first kind word."""
     if "has no head" in details:
         return "commit"
+    if "does not contain item" in details:
+        return "file"  # WalkFile of a missing path: "commit/<id> does not contain item: (/p)"
     for word in details.replace("/", " ").split():
         kind = _KIND_WORDS.get(word.strip("\"'():,").lower())
         if kind is not None:
@@ -97,6 +99,7 @@ def _translate(exc: grpc.RpcError, what: NotFoundKind, name: str) -> BackendErro
         or "not found" in lowered
         or "has no head" in lowered
         or "was deleted" in lowered
+        or "does not contain item" in lowered
     ):
         return NotFound(_not_found_kind(lowered, what), name or details)
     if code == grpc.StatusCode.ALREADY_EXISTS or "already exists" in lowered:

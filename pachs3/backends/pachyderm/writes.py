@@ -7,6 +7,7 @@ one RPC: what is already in the commit comes from memory (``known``), not from p
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -119,14 +120,21 @@ class WriteLayer(ReadLayer):
         *,
         body: Iterator[Any],
         record_of: Callable[[], MetaRecord],
+        earlier: Sequence[Sequence[Any]] = (),
     ) -> FileInfo:
         """One ModifyFile: the object's ``body`` requests, then its record (made once the body
-        has been sent, when its digest is known). Whole or nothing."""
+        has been sent, when its digest is known). Whole or nothing.
+
+        ``earlier``: requests that must each go in a call of their own first (the first of them
+        replaces the object). A failure then deletes what the earlier calls made.
+        """
         made: list[MetaRecord] = []
+        target = pfs_path(key)
 
         def requests() -> Iterator[Any]:
             yield self._set_commit(ref, commit_id)
-            yield self._delete(pfs_path(key))
+            if not earlier:
+                yield self._delete(target)
             yield from body
             made.append(record_of())
             yield self._delete(meta_path(key))
@@ -134,8 +142,16 @@ class WriteLayer(ReadLayer):
                 yield self._add(meta_path(key), made[0].encode())
 
         try:
+            for number, call in enumerate(earlier):
+                replace = (
+                    [self._delete(target), self._delete(meta_path(key))] if number == 0 else []
+                )
+                self._modify(iter([self._set_commit(ref, commit_id), *replace, *call]))
             self._modify(requests())
         except BaseException:
+            if earlier:
+                with contextlib.suppress(BackendError):
+                    self._modify(iter((self._set_commit(ref, commit_id), self._delete(target))))
             if owned is not None:
                 owned.release(key)
             raise
@@ -278,9 +294,13 @@ class WriteLayer(ReadLayer):
             parts.append((ref, ref_id, path, info.size))
         self._claim(dst, commit_id, owned, dst_path)
         target = pfs_path(dst_path)
-        copies = [self._add(target, b"")] + [
-            self._copy(ref, ref_id, pfs_path(path), target, append=True)
-            for ref, ref_id, path, _ in parts
+        # One call per part: pachd keeps one entry per CopyFile(append) of a path within one
+        # ModifyFile (reads then fail with "matched multiple files", and finishing with
+        # "duplicate path output by different datums"; seen on pachd 2.6.0), while appends in
+        # calls of their own concatenate.
+        copies = [
+            [self._copy(ref, ref_id, pfs_path(path), target, append=number > 0)]
+            for number, (ref, ref_id, path, _) in enumerate(parts)
         ]
         total = sum(size for *_, size in parts)
         return self._write(
@@ -288,7 +308,8 @@ class WriteLayer(ReadLayer):
             commit_id,
             owned,
             dst_path,
-            body=iter(copies),
+            earlier=copies[:-1],
+            body=iter(copies[-1] if copies else [self._add(target, b"")]),
             record_of=lambda: MetaRecord(
                 etag=etag,
                 md5=None,

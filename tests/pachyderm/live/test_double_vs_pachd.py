@@ -20,17 +20,6 @@ RECORDED: dict[str, Any] = (
 )
 
 KNOWN_DIFFERENCES: dict[str, str] = {
-    "clear_commit_with_finished_parent": "§1.1: the double's ClearCommit drops inherited files",
-    "validate_filename": "§1.2: the double takes any name; pachd refuses non-printable-ASCII"
-    " and glob characters (Unknown, 'path (...) invalid: ...'), and GetFile of a backslash name"
-    " is NotFound after InspectFile found it",
-    "delete_without_trailing_slash": "§1.10: the double's DeleteFile('/a') deletes the tree /a/",
-    "walk_file_pagination": "§1.10: pachd's WalkFile includes the marker (excludes it reversed)",
-    "error_codes": "§1.10: codes and messages (pachd: Unknown for finished/unfinished commits,"
-    " 'commit default/r@id not found', DeleteRepo of a missing repo succeeds)",
-    "copy_file_append": "§1.5: pachd keeps one entry per CopyFile(append) in one ModifyFile"
-    " ('matched multiple files'; finishing records 'duplicate path output by different datums')",
-    "committed_time": "§1.10: pachd's FileInfo.committed is the commit's finishing time",
     "hidden_branch_provenance": "§1.9: the double makes no AUTO commit for a branch given"
     " provenance",
 }
