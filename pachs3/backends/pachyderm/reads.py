@@ -46,7 +46,7 @@ class ReadLayer(CommitLayer):
         except NotFound as exc:
             if exc.what == "file":
                 return None
-            raise
+            raise self._missing(repo, commit_id, project, exc) from exc
 
     def _read_small(self, repo: str, commit_id: str, path: str, project: str) -> bytes | None:
         request = pfs_pb2.GetFileRequest(
@@ -63,7 +63,7 @@ class ReadLayer(CommitLayer):
         except NotFound as exc:
             if exc.what == "file":
                 return None
-            raise
+            raise self._missing(repo, commit_id, project, exc) from exc
 
     def _record(self, repo: str, commit_id: str, key: str, project: str) -> MetaRecord | None:
         if not self._records:
@@ -304,7 +304,7 @@ class ReadLayer(CommitLayer):
                 yield raw, key
         except NotFound as exc:
             if exc.what != "file":
-                raise
+                raise self._missing(ref.repo, commit_id, ref.project, exc) from exc
         finally:
             stream.close()
 
@@ -332,7 +332,7 @@ class ReadLayer(CommitLayer):
                         yield raw.file.path[base:]
             except NotFound as exc:
                 if exc.what != "file":
-                    raise
+                    raise self._missing(ref.repo, commit_id, ref.project, exc) from exc
             finally:
                 stream.close()
 

@@ -98,7 +98,12 @@ class RepoLayer(PfsRpc):
             request = pfs_pb2.CreateBranchRequest(
                 branch=self._branch(repo, branch), head=self._commit(repo, head_id)
             )
-        self._call("CreateBranch", request, what="repo", name=repo)
+        try:
+            self._call("CreateBranch", request, what="repo", name=repo)
+        except NotFound as exc:
+            if head_id is None:
+                raise
+            raise self._missing(repo, head_id, DEFAULT_PROJECT, exc) from exc
         return BranchInfo(repo=repo, name=branch, head=head_id)
 
     def inspect_branch(self, repo: str, branch: str) -> BranchInfo:
@@ -141,12 +146,35 @@ class RepoLayer(PfsRpc):
 
     def _raw_commit(self, repo: str, commit_id: str, project: str = DEFAULT_PROJECT) -> Any:
         request = pfs_pb2.InspectCommitRequest(commit=self._commit(repo, commit_id, project))
-        return self._call(
-            "InspectCommit",
-            request,
-            what="commit",
-            name=f"{repo}@{commit_id}",
-        )
+        try:
+            return self._call("InspectCommit", request, what="commit", name=f"{repo}@{commit_id}")
+        except NotFound as exc:
+            if exc.what == "repo":
+                raise
+            # pachd names the commit even when its repo is missing ("commit default/r@id not
+            # found"): ask for the repo, so that a missing repo says so. And it takes an id
+            # that is not a UUID v4 for a branch name: a missing commit all the same.
+            self._call(
+                "InspectRepo",
+                pfs_pb2.InspectRepoRequest(repo=self._repo(repo, project)),
+                what="repo",
+                name=repo,
+            )
+            if exc.what == "branch" and is_commit_id(commit_id):
+                raise NotFound("commit", f"{repo}@{commit_id}") from exc
+            raise
+
+    def _missing(self, repo: str, commit_id: str, project: str, exc: NotFound) -> NotFound:
+        """What a NotFound from a call naming ``repo@commit_id`` means in the backend's terms:
+        pachd answers "commit ... not found" for a missing repo, and "branch ... not found" for
+        an id that is not a UUID v4 (seen on pachd 2.6.0), so ask ``_raw_commit``."""
+        if exc.what in ("file", "repo"):
+            return exc
+        try:
+            self._raw_commit(repo, commit_id, project)
+        except NotFound as better:
+            return better
+        return exc
 
     def _resolve(self, ref: CommitRef) -> str:
         """A commit id for ``ref`` (an id, or a branch meaning its head as reported here)."""
