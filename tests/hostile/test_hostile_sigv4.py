@@ -1,4 +1,4 @@
-"""Strict SigV4 (pachs3/core/sigv4.py) against AWS's documented examples, against requests
+"""Strict SigV4 (pachs3/core/sigv4/) against AWS's documented examples, against requests
 signed by botocore (header form with signed and UNSIGNED payloads, aws-chunked trailers over
 https, presigned URLs for every method), against signed aws-chunked bodies (chunk and trailer
 signatures), and against every way of tampering with a signed request.

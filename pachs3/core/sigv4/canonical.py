@@ -1,7 +1,7 @@
 """The canonical forms of AWS Signature Version 4 (AWS General Reference, "Create a canonical
 request for Signature Version 4"): signing keys, strings to sign, canonical requests, URIs,
-query strings and headers. Pure; shared by request verification (``sigv4``) and the chunk
-signature chain (``sigv4_chunks``).
+query strings and headers. Pure; shared by request verification (``verify.py``) and the
+chunk signature chain (``chunks.py``).
 """
 
 from __future__ import annotations

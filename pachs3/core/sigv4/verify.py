@@ -15,8 +15,8 @@ Two forms are verified (AWS S3 API reference, "Authenticating Requests (AWS Sign
 
 ``STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]`` bodies carry a signature per aws-chunked chunk,
 chained from the request's (seed) signature, and a final signature over the trailers;
-``ChunkSignatureVerifier`` (``sigv4_chunks``) checks them as a ``core.chunked.ChunkListener``.
-The canonical forms themselves are in ``sigv4_canonical``; this module parses what the client
+``ChunkSignatureVerifier`` (``chunks.py``) checks them as a ``core.chunked.ChunkListener``.
+The canonical forms themselves are in ``canonical.py``; this module parses what the client
 sent and checks it.
 
 The canonical request is built from the RAW path, percent-encoded as the client sent it: S3
@@ -46,7 +46,7 @@ from typing import Final
 
 from pachs3.core import errors
 from pachs3.core.http import RequestHead
-from pachs3.core.sigv4_canonical import (
+from pachs3.core.sigv4.canonical import (
     ALGORITHM,
     EMPTY_SHA256,
     TERMINATOR,
@@ -58,7 +58,7 @@ from pachs3.core.sigv4_canonical import (
     signing_key,
     string_to_sign,
 )
-from pachs3.core.sigv4_chunks import ChunkSignatureVerifier, verified_body
+from pachs3.core.sigv4.chunks import ChunkSignatureVerifier, verified_body
 
 __all__ = [
     "ALGORITHM",

@@ -13,7 +13,7 @@ from typing import Final
 
 from pachs3.core import errors
 from pachs3.core.chunked import AwsChunkedDecoder, streaming_mode
-from pachs3.core.sigv4_canonical import EMPTY_SHA256, hmac_hex, utf8
+from pachs3.core.sigv4.canonical import EMPTY_SHA256, hmac_hex, utf8
 
 __all__ = ["ChunkSignatureVerifier", "verified_body"]
 
