@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from pachs3.core import documents, errors, headers
 from pachs3.core.layout import Layout
-from pachs3.core.listing_params import list_objects_plan, list_uploads_plan
+from pachs3.core.listing.params import list_objects_plan, list_uploads_plan
 from pachs3.core.plans import (
     AbortUpload,
     Answer,

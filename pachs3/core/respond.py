@@ -18,6 +18,7 @@ from pachs3.core.headers import (
     INTERNAL_METADATA_PREFIX,
 )
 from pachs3.core.http import BytesStream, EmptyStream, S3Response
+from pachs3.core.listing.document import list_objects
 from pachs3.core.outcomes import (
     Answered,
     FileCopied,
@@ -172,7 +173,7 @@ def files_deleted(delete: DeleteFiles, done: FilesDeleted) -> S3Response:
 
 
 def listed(listing: ListFiles, done: Listed) -> S3Response:
-    return _xml(documents.list_objects(listing, done))
+    return _xml(list_objects(listing, done))
 
 
 def upload_started(start: StartUpload, done: UploadStarted) -> S3Response:

@@ -26,9 +26,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from pachs3.core import documents
 from pachs3.core.dates import format_http_date, format_iso8601
 from pachs3.core.listing import encode_key_url, encode_token
+from pachs3.core.listing.document import list_objects
 from pachs3.core.outcomes import Listed
 from pachs3.core.plans import ListFiles
 from pachs3.core.refs import CommitRef, FileInfo
@@ -341,7 +341,7 @@ def pages(draw: st.DrawFn) -> tuple[ListFiles, Listed]:
 @given(pages())
 def test_list_objects_renders_the_same_bytes(page: tuple[ListFiles, Listed]) -> None:
     plan, listed = page
-    assert outcome(documents.list_objects, plan, listed) == outcome(ref_list_objects, plan, listed)
+    assert outcome(list_objects, plan, listed) == outcome(ref_list_objects, plan, listed)
 
 
 @pytest.mark.parametrize("version", [1, 2])
@@ -375,7 +375,7 @@ def test_list_objects_page_of_1000_renders_the_same_bytes(
         start_after_param="dir/ a",
     )
     listed = Listed(files=files, prefixes=("dir/a b/", "dir/c&d/"), truncated=True, last="z")
-    assert documents.list_objects(plan, listed) == ref_list_objects(plan, listed)
+    assert list_objects(plan, listed) == ref_list_objects(plan, listed)
 
 
 @pytest.mark.parametrize("illegal", ["replace", "reference"])

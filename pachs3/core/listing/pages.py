@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 from urllib.parse import quote
@@ -24,6 +25,7 @@ __all__ = [
     "decode_token",
     "encode_key_url",
     "encode_token",
+    "key_encoder",
     "prefix_fence",
 ]
 
@@ -49,6 +51,16 @@ _SPELLS_ITSELF: Final = re.compile(r"[A-Za-z0-9_.~/-]*").fullmatch
 
 
 _TOKEN_ERROR: Final = "The continuation token provided is incorrect"
+
+
+def key_encoder(encode_url: bool) -> Callable[[str], str]:
+    """How a listing spells keys, prefixes and markers: ``encode_key_url`` under
+    ``encoding-type=url``, else as they are."""
+    return encode_key_url if encode_url else _as_is
+
+
+def _as_is(value: str) -> str:
+    return value
 
 
 def encode_token(key: str) -> str:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pachs3.core import errors, headers
 from pachs3.core.layout import Bucket
-from pachs3.core.listing import decode_token
+from pachs3.core.listing.pages import decode_token
 from pachs3.core.plans import ListFiles, ListUploads
 from pachs3.core.request import S3Request
 
