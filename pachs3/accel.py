@@ -10,13 +10,14 @@ This module is the only importer of ``awscrt``: the core stays dependency-free.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from types import ModuleType
 
 from pachs3.core.digests import register_checksum
 
-__all__ = ["install"]
+__all__ = ["install", "install_once"]
 
 _CrcFunction = Callable[[bytes, int], int]
 
@@ -81,3 +82,10 @@ def install() -> bool:
     register_checksum("crc32c", crc32c_factory)
     register_checksum("crc64nvme", crc64nvme_factory)
     return True
+
+
+@functools.cache
+def install_once() -> bool:
+    """``install()`` on the first call only: every gateway calls this when it is built, and the
+    checksum registry is process-wide, so it is changed once, not once per gateway."""
+    return install()

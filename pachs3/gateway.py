@@ -32,6 +32,7 @@ from pachs3.core.http import RequestHead, S3Response
 from pachs3.core.layout import OUTPUT_BUCKET, Bucket, Layout
 from pachs3.core.multipart import STAGING_REPO
 from pachs3.core.outcomes import FileCopied, FileWritten, Outcome, PartsComposed
+from pachs3.defaults import DEFAULT_BRANCH
 from pachs3.exchange import Exchange, prepare
 from pachs3.executor import Store
 from pachs3.multipart import discard_uploads
@@ -41,8 +42,6 @@ if TYPE_CHECKING:
     from pachs3.transports.threaded import ThreadedServer
 
 log = logging.getLogger("pachs3")
-
-DEFAULT_BRANCH = "master"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,7 +117,7 @@ class SidecarGateway:
         signed with one of them (header or presigned form, signed chunks included), else 403.
         Off by default, as Pachyderm's sidecar needs no authentication. ``clock`` is the time
         request dates are checked against (a test can pin it)."""
-        accel.install()
+        accel.install_once()
         self.backend = backend
         self._store = Store.of(backend)
         self._credentials = dict(credentials) if credentials is not None else None

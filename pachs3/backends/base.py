@@ -40,7 +40,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol, cast, runtime_checkable
 
-# Re-exported (explicitly, for mypy): backends name commits with them.
+# Re-exported (explicitly, for mypy): backends name commits with them, and stream with ByteStream.
+from pachs3.core.http import ByteStream as ByteStream
 from pachs3.core.refs import DEFAULT_PROJECT as DEFAULT_PROJECT
 from pachs3.core.refs import CommitRef as CommitRef
 from pachs3.core.refs import FileInfo as FileInfo
@@ -127,16 +128,6 @@ class CommitInfo:
     @property
     def is_open(self) -> bool:
         return self.finished is None
-
-
-class ByteStream(Protocol):
-    """An iterator of byte chunks that can be closed early (releasing whatever it holds)."""
-
-    def __iter__(self) -> Iterator[bytes]: ...
-
-    def __next__(self) -> bytes: ...
-
-    def close(self) -> None: ...
 
 
 # --------------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 from pachs3.core.errors import IncompleteBody, InvalidChunkSizeError, S3Error
+from pachs3.core.http import TOKEN_PATTERN
 
 __all__ = [
     "STREAMING_MODES",
@@ -57,7 +58,7 @@ _TERMINATED = "The request body terminated unexpectedly"
 # 1..16 hex digits: enough for any 64-bit size; int(x, 16) alone would also take "0x", "_",
 # "+" and surrounding blanks, none of which S3 accepts.
 _HEX_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token (header/extension name)
+_TOKEN = re.compile(TOKEN_PATTERN.encode())  # header and extension names
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

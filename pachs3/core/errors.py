@@ -10,10 +10,12 @@ Hierarchy::
     ├── 400: BadDigest, EntityTooSmall, IncompleteBody, InvalidArgument, InvalidBucketName,
     │        InvalidDigest, InvalidPart, InvalidPartOrder, InvalidRequest, KeyTooLongError,
     │        MalformedXML, MetadataTooLarge, InvalidChunkSizeError, XAmzContentSHA256Mismatch,
-    │        InvalidEncryptionAlgorithmError, MaxMessageLengthExceeded, UnexpectedContent
+    │        MaxMessageLengthExceeded, UnexpectedContent, RequestHeaderSectionTooLarge,
+    │        RequestTimeout, AuthorizationHeaderMalformed, AuthorizationQueryParametersError
     ├── 403: AccessDenied, SignatureDoesNotMatch, InvalidAccessKeyId, RequestTimeTooSkewed
     ├── 404: NoSuchBucket, NoSuchKey, NoSuchUpload, NoSuchBucketPolicy, NoSuchCORSConfiguration,
-    │        NoSuchTagSet, NoSuchLifecycleConfiguration, NoSuchWebsiteConfiguration
+    │        NoSuchTagSet, NoSuchLifecycleConfiguration, NoSuchWebsiteConfiguration,
+    │        ServerSideEncryptionConfigurationNotFoundError
     ├── 405: MethodNotAllowed
     ├── 409: BucketAlreadyOwnedByYou, BucketNotEmpty, OperationAborted
     ├── 411: MissingContentLength

@@ -7,10 +7,11 @@ from urllib.parse import unquote
 
 from pachs3.core import errors
 from pachs3.core.chunked import streaming_mode
+from pachs3.core.digests import CHECKSUM_ALGORITHMS
+from pachs3.core.http import TOKEN_PATTERN
 from pachs3.core.plans import BodySpec, ReadConditions
 from pachs3.core.request import S3Request
 
-CHECKSUM_ALGORITHMS = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
 CHECKSUM_HEADER_PREFIX = "x-amz-checksum-"
 
 STORED_HEADERS = (
@@ -23,7 +24,7 @@ STORED_HEADERS = (
 )
 """Standard headers S3 stores with an object and returns on GET/HEAD."""
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
+_TOKEN = re.compile(TOKEN_PATTERN)
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # CTLs but HTAB
 
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"

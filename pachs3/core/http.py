@@ -9,11 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Final, Protocol
+
+TOKEN_PATTERN: Final = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+"""An RFC 9110 token (header names, chunk-extension names), as a regular expression."""
 
 
 class ByteStream(Protocol):
-    """An iterator of byte chunks that can be closed early."""
+    """An iterator of byte chunks that can be closed early (releasing whatever it holds).
+
+    Response bodies are these, and so are a backend's reads (``backends.base`` re-exports it).
+    """
 
     def __iter__(self) -> Iterator[bytes]: ...
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-DEFAULT_PROJECT = "default"
+from pachs3.defaults import DEFAULT_PROJECT as DEFAULT_PROJECT
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

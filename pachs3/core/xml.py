@@ -1,7 +1,8 @@
 """The XML the core reads and writes; the only module that touches xmltodict.
 
-Reading: the three small request documents S3 clients send (DeleteObjects,
-CompleteMultipartUpload, CreateBucketConfiguration). Each is capped in bytes before parsing, and
+Reading: the two small request documents the gateway acts on (DeleteObjects,
+CompleteMultipartUpload; a CreateBucket body is never read, its answer is known from the
+layout). Each is capped in bytes before parsing, and
 any DTD is refused before expat sees an entity declaration (no billion laughs, no external
 entities: a request document never needs a DOCTYPE). Namespaces are optional (obstore and s3cmd
 send none; clients.md §1b) and entities are decoded by expat (minio-py sends keys as ``&#252;``,
@@ -17,7 +18,7 @@ A listing's ``<Contents>`` go one step further: core/documents.py writes each wi
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -35,7 +36,6 @@ from pachs3.core.errors import (
 
 __all__ = [
     "MAX_COMPLETE_MULTIPART_BYTES",
-    "MAX_CREATE_BUCKET_BYTES",
     "MAX_DELETE_KEYS",
     "MAX_DELETE_OBJECTS_BYTES",
     "MAX_DEPTH",
@@ -43,10 +43,8 @@ __all__ = [
     "S3_XMLNS",
     "DeleteRequest",
     "Prerendered",
-    "collect_document",
     "escape_text",
     "parse_complete_multipart",
-    "parse_create_bucket_configuration",
     "parse_delete_objects",
     "render_document",
     "render_error",
@@ -64,7 +62,6 @@ MAX_PART_NUMBER: Final = 10000
 # a pretty-printed CompleteMultipartUpload of 10000 parts with checksums about 3 MB.
 MAX_DELETE_OBJECTS_BYTES: Final = 4 * 1024 * 1024
 MAX_COMPLETE_MULTIPART_BYTES: Final = 4 * 1024 * 1024
-MAX_CREATE_BUCKET_BYTES: Final = 64 * 1024
 
 
 # --- parsing -------------------------------------------------------------------------------------
@@ -141,19 +138,6 @@ class _GuardedExpat:
         parser.StartDoctypeDeclHandler = _refuse_doctype
         parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
         return _GuardedParser(parser)
-
-
-def collect_document(chunks: Iterable[bytes], limit: int) -> bytes:
-    """Join a request body, refusing it with ``MaxMessageLengthExceeded`` past ``limit`` bytes
-    (without reading further)."""
-    pieces: list[bytes] = []
-    size = 0
-    for chunk in chunks:
-        size += len(chunk)
-        if size > limit:
-            raise MaxMessageLengthExceeded()
-        pieces.append(chunk)
-    return b"".join(pieces)
 
 
 def _parse(data: bytes, root: str, limit: int) -> Any:
@@ -290,19 +274,6 @@ def parse_complete_multipart(
             raise InvalidPartOrder()
         parts.append((number, _unquote_etag(_single_text(fields["ETag"]))))
     return tuple(parts)
-
-
-def parse_create_bucket_configuration(
-    data: bytes, *, limit: int = MAX_CREATE_BUCKET_BYTES
-) -> str | None:
-    """The ``<LocationConstraint>`` of a CreateBucket body; ``None`` for an empty body or an
-    empty/absent constraint (us-east-1). s3fs sends ``us-east-1`` explicitly."""
-    if not data.strip():
-        return None
-    children = _children(_parse(data, "CreateBucketConfiguration", limit))
-    if "LocationConstraint" not in children:
-        return None
-    return _single_text(children["LocationConstraint"]).strip() or None
 
 
 # --- rendering -----------------------------------------------------------------------------------

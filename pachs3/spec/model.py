@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeAlias
 
-DEFAULT_BRANCH = "master"
-DEFAULT_PROJECT = "default"
+from pachs3.defaults import DEFAULT_BRANCH as DEFAULT_BRANCH
+from pachs3.defaults import DEFAULT_PROJECT as DEFAULT_PROJECT
+
 OUTPUT_BUCKET = "out"
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})

@@ -317,3 +317,15 @@ def test_empty_body_checksums_verify() -> None:
     assert list(tee) == []
     tee.verify({"crc32": "AAAAAA==", "crc64nvme": "AAAAAAAAAAA="}, "1B2M2Y8AsgTpgAmY7PhCfg==", 0)
     assert tee.md5_hex == "d41d8cd98f00b204e9800998ecf8427e"
+
+
+def test_install_once_changes_the_registry_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(accel, "install", lambda: calls.append(1) or False)
+    accel.install_once.cache_clear()
+    try:
+        assert accel.install_once() is False
+        assert accel.install_once() is False
+        assert calls == [1]
+    finally:
+        accel.install_once.cache_clear()

@@ -23,9 +23,7 @@ from pachs3.core.xml import (
     MAX_ELEMENTS,
     S3_XMLNS,
     DeleteRequest,
-    collect_document,
     parse_complete_multipart,
-    parse_create_bucket_configuration,
     parse_delete_objects,
     render_document,
     render_error,
@@ -196,20 +194,6 @@ def test_size_cap_is_checked_before_parsing() -> None:
         parse_delete_objects(b"<" * (5 * 1024 * 1024))  # default cap: 4 MiB
 
 
-def test_collect_document_stops_reading_past_the_limit() -> None:
-    read: list[int] = []
-
-    def chunks() -> object:
-        for i in range(100):
-            read.append(i)
-            yield b"x" * 10
-
-    assert collect_document(iter([b"ab", b"", b"c"]), 3) == b"abc"
-    with pytest.raises(MaxMessageLengthExceeded):
-        collect_document(chunks(), 25)  # type: ignore[arg-type]
-    assert read == [0, 1, 2]
-
-
 # --- CompleteMultipartUpload ---------------------------------------------------------------------
 
 COMPLETE_SAMPLES = [
@@ -301,35 +285,6 @@ def test_complete_multipart_ten_thousand_parts() -> None:
 
 
 # --- CreateBucketConfiguration -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("data", "expected"),
-    [
-        (b"", None),
-        (b"  \n", None),
-        (
-            b'<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
-            b"<LocationConstraint>us-east-1</LocationConstraint></CreateBucketConfiguration>",
-            "us-east-1",
-        ),  # s3fs-http mkdir
-        (b"<CreateBucketConfiguration><LocationConstraint/></CreateBucketConfiguration>", None),
-        (b"<CreateBucketConfiguration/>", None),
-        (
-            b"<CreateBucketConfiguration><LocationConstraint> eu-west-1 </LocationConstraint>"
-            b"<Bucket><Type>Directory</Type></Bucket></CreateBucketConfiguration>",
-            "eu-west-1",
-        ),
-    ],
-)
-def test_create_bucket_configuration(data: bytes, expected: str | None) -> None:
-    assert parse_create_bucket_configuration(data) == expected
-
-
-@pytest.mark.parametrize("data", [b"<Nope/>", b"<CreateBucketConfiguration>", BILLION_LAUGHS])
-def test_create_bucket_configuration_malformed(data: bytes) -> None:
-    with pytest.raises(MalformedXML):
-        parse_create_bucket_configuration(data)
 
 
 # --- rendering -----------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from pachs3.core import errors
-from pachs3.core.http import RequestHead
+from pachs3.core.http import TOKEN_PATTERN, RequestHead
 from pachs3.core.sigv4.canonical import (
     ALGORITHM,
     EMPTY_SHA256,
@@ -97,7 +97,7 @@ _HEX64: Final = re.compile(r"[0-9a-fA-F]{64}")
 _SIGNATURE: Final = re.compile(r"[0-9a-fA-F]{64}")
 _AMZ_DATE: Final = re.compile(r"[0-9]{8}T[0-9]{6}Z")
 _DATE8: Final = re.compile(r"[0-9]{8}")
-_HEADER_NAME: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9a-z]+")  # RFC 9110 token, lower case
+_HEADER_NAME: Final = re.compile(TOKEN_PATTERN)
 _UNSUPPORTED: Final = (
     "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."
 )
@@ -433,7 +433,9 @@ def _check_scope(
 
 def _parse_signed_headers(value: str, error: type[errors.S3Error]) -> tuple[str, ...]:
     names = tuple(value.split(";"))
-    if not all(_HEADER_NAME.fullmatch(name) for name in names) or len(set(names)) != len(names):
+    # Tokens, in lower case: the canonical request spells signed header names that way.
+    well_formed = all(_HEADER_NAME.fullmatch(name) and name == name.lower() for name in names)
+    if not well_formed or len(set(names)) != len(names):
         raise error("SignedHeaders must be distinct lower-case header names separated by ';'.")
     if "host" not in names:
         raise error("SignedHeaders must include host.")
