@@ -1,7 +1,7 @@
 """Optional strict SigV4: with credentials configured, only requests signed with them pass.
 
 Real boto3 clients sign; the gateway verifies (header form, presigned URLs, aws-chunked signed
-uploads over TLS are covered by tests/hostile/test_hostile_sigv4.py at the verifier level).
+uploads over TLS are covered by tests/core/test_sigv4.py at the verifier level).
 """
 
 from __future__ import annotations
