@@ -66,6 +66,11 @@ cleanup() {
         for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
         kill -KILL "$pid" 2>/dev/null || true
     done
+    if [ -s "$WORK/pgbouncer.pid" ]; then
+        pid="$(cat "$WORK/pgbouncer.pid")"
+        kill -TERM "$pid" 2>/dev/null
+        for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    fi
     if [ -f "$WORK/pg/postmaster.pid" ]; then as_db "$PG_BIN/pg_ctl" -D "$WORK/pg" -m fast -w stop >/dev/null 2>&1; fi
     rm -rf "$WORK"
     exit "$status"
@@ -110,11 +115,13 @@ max_client_conn = 1000
 default_pool_size = 80
 ignore_startup_parameters = extra_float_digits
 logfile = $WORK/pgbouncer.log
+pidfile = $WORK/pgbouncer.pid
 EOF
 printf '"%s" "%s"\n' "$PG_USER" "$PG_PASSWORD" > "$WORK/userlist.txt"
 chmod 644 "$WORK/pgbouncer.ini" "$WORK/userlist.txt"
-as_db pgbouncer "$WORK/pgbouncer.ini" >/dev/null 2>&1 &
-PIDS+=($!)
+# Daemonized with a pid file: the cleanup stops it by that pid (a background `runuser` would
+# leave pgbouncer running when only its parent is signalled).
+as_db pgbouncer -d "$WORK/pgbouncer.ini" >/dev/null 2>&1 || { cat "$WORK/pgbouncer.log"; die "pgbouncer start"; }
 for _ in $(seq 1 50); do
     PGPASSWORD="$PG_PASSWORD" psql -h 127.0.0.1 -p "$BOUNCER_PORT" -U "$PG_USER" -d "$PG_DB" -qtc "SELECT 1" >/dev/null 2>&1 && break
     sleep 0.2
