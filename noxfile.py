@@ -116,7 +116,7 @@ def pachd(session: nox.Session) -> None:
     (double vs pachd), then stops them. Needs go, Postgres 15, pgbouncer and protoc
     (docs/pachyderm.md, "Verified live"). `nox -s pachd -- --serve` only starts pachd.
     """
-    session.install(*CONSTRAINTS, "-e", ".[all]", "awscli")
+    session.install(*CONSTRAINTS, "-e", ".[all,test]", "awscli")
     python = os.path.join(session.bin, "python")
     script = os.path.join("tests", "pachyderm", "live", "run_live.sh")
     session.run("bash", script, *session.posargs, env={"PYTHON": python}, external=True)

@@ -60,15 +60,20 @@ SCRATCH_PACHD = "PACHS3_SCRATCH_PACHD"
 
 @contextlib.contextmanager
 def scratch_backend(address: str) -> Iterator[PachydermBackend]:
-    """PachydermBackend on a throwaway pachd, emptied first (every repo and project)."""
+    """PachydermBackend on a throwaway pachd, emptied (every repo and project) before and after."""
     from google.protobuf import empty_pb2  # type: ignore[import-untyped,unused-ignore]
     from python_pachyderm.proto.v2.pfs import pfs_pb2_grpc
 
-    with PachydermBackend(address, timeout=60.0, connect_timeout=10.0) as backend:
-        target = address.split("://", 1)[-1]
-        with grpc.insecure_channel(target) as channel:
+    def delete_all() -> None:
+        with grpc.insecure_channel(address.split("://", 1)[-1]) as channel:
             pfs_pb2_grpc.APIStub(channel).DeleteAll(empty_pb2.Empty(), timeout=60)
-        yield backend
+
+    with PachydermBackend(address, timeout=60.0, connect_timeout=10.0) as backend:
+        delete_all()
+        try:
+            yield backend
+        finally:
+            delete_all()  # leave it empty for whatever runs next on it
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ double and the backend assume and pachd may not do.
     python scenarios.py --live ADDRESS --record   # also rewrite observed-pachd-2.6.0.json
     python scenarios.py --ping ADDRESS       # exit 0 once pachd answers PFS (run_live.sh)
     python scenarios.py --check-seed-output ADDRESS DIR   # the seed example's output (run_live.sh)
+    python scenarios.py --delete-all ADDRESS  # empty a scratch pachd (run_live.sh)
 
 Exit status: 1 if a scenario crashed (not if the servers differ: that is the finding, printed).
 """
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from google.protobuf import empty_pb2
 from python_pachyderm.proto.v2.pfs import pfs_pb2, pfs_pb2_grpc
 
 HERE = Path(__file__).resolve().parent
@@ -593,6 +595,12 @@ def ping(address: str, timeout: float = 60.0) -> int:
             time.sleep(0.5)
 
 
+def delete_all(address: str) -> int:
+    with grpc.insecure_channel(_grpc_target(address)) as channel:
+        pfs_pb2_grpc.APIStub(channel).DeleteAll(empty_pb2.Empty(), timeout=60)
+    return 0
+
+
 def check_seed_output(address: str, directory: Path) -> int:
     """The seed example copies every input file to `out`: compare the output commit with DIR."""
     pfs = PFS(address)
@@ -623,10 +631,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--record", action="store_true")
     parser.add_argument("--ping", metavar="ADDRESS")
     parser.add_argument("--check-seed-output", nargs=2, metavar=("ADDRESS", "DIR"))
+    parser.add_argument("--delete-all", metavar="ADDRESS")
     parser.add_argument("--only", action="append", default=[], help="scenario name (repeatable)")
     args = parser.parse_args(argv)
     if args.ping:
         return ping(args.ping)
+    if args.delete_all:
+        return delete_all(args.delete_all)
     if args.check_seed_output:
         return check_seed_output(args.check_seed_output[0], Path(args.check_seed_output[1]))
     names = args.only or list(SCENARIOS)
