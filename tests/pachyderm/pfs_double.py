@@ -12,6 +12,11 @@ It models PFS 2.x where the backend depends on it, from pachd 2.6's source (file
   origin AUTO (``makeEmptyCommit``); starting a commit moves the branch head to the new, open
   commit at once; a commit's parent must be finished ("parent commit ... has not been
   finished");
+- branch provenance: CreateBranch with provenance that changed to a non-empty one makes an
+  open AUTO commit on the branch whose ``direct_provenance`` is the provenance's heads
+  (``makeEmptyCommit``), creating missing provenance branches; removing it makes none;
+  StartCommit on a branch with provenance is refused ("cannot start a commit on an output
+  branch");
 - commits are parent + diffs (``pfs_model``): one diff per ModifyFile call, applied whole when
   the client half-closes the stream and not at all when it cancels; an open commit reads as its
   nearest ancestor without an error plus its diffs; ``ClearCommit`` drops the diffs only;
@@ -42,8 +47,8 @@ Known differences from pachd (none of which the backend relies on):
 - the hash is SHA-256 of the content (pachd: BLAKE2b over chunk hashes, which may differ
   between an open and a finished commit);
 - reads ignore ``File.datum``; InspectFile of a path with several entries answers one of them;
-- no auth, no projects besides ``default``, no transactions, no PPS; branch provenance and
-  ``direct_provenance`` are not modelled;
+- no auth, no projects besides ``default``, no transactions, no PPS; no propagation (pachd
+  makes a new commit on a branch whose provenance's head moves) and no subvenance;
 - no growth of read cost with the number of diffs beyond replaying them; no compaction;
 - DropCommitSet drops the named commit only (pachd: the whole commit set across repos).
 
@@ -66,6 +71,7 @@ import grpc
 # protobuf 3.20 ships no type hints (types-protobuf is not a dependency)
 from google.protobuf import empty_pb2  # type: ignore[import-untyped,unused-ignore]
 from pfs_double_core import (
+    AUTO,
     FINISHED,
     NAME,
     USER,
@@ -173,6 +179,11 @@ class PFSDouble(FileRPCs, pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
                     raise not_found(f"parent commit not found: {exc.message}") from None
             elif branch in repo.branches:
                 parent = repo.commits[repo.branches[branch]]
+            if repo.provenance.get(branch):
+                raise unknown(
+                    "cannot start a commit on an output branch: "
+                    f"{repo.project}/{repo.name}@{branch}"
+                )
             if parent is not None and parent.finishing is None:
                 raise unknown(
                     f"parent commit {repo.project}/{repo.name}@{parent.id} has not been finished"
@@ -274,6 +285,8 @@ class PFSDouble(FileRPCs, pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
             name = request.branch.name
             if not NAME.match(name):
                 raise unknown(f"branch name ({name}) invalid")
+            provenance = self._provenance(repo, request)
+            old = repo.provenance.get(name, [])
             if request.HasField("head") and (request.head.id or request.head.branch.name):
                 try:
                     repo.branches[name] = self._commit(request.head).id
@@ -284,9 +297,39 @@ class PFSDouble(FileRPCs, pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
                     raise not_found(
                         f"unable to inspect {repo.project}/{repo.name}@{named}: {exc.message}"
                     ) from None
-            elif name not in repo.branches:
+            if provenance:
+                repo.provenance[name] = provenance
+            else:
+                repo.provenance.pop(name, None)
+            # makeEmptyCommit, when the branch has no head or its provenance changed to a
+            # non-empty one: open, of origin AUTO, provenant on the provenance's heads; closed
+            # when there is no provenance (driver.go createBranch).
+            if name not in repo.branches and not provenance:
                 self._empty_head(repo, name)
+            elif name not in repo.branches or (provenance and provenance != old):
+                head = repo.commits.get(repo.branches.get(name, ""))
+                made = self._new_commit(repo, name, head, AUTO)
+                made.direct_provenance = [
+                    (source, branch, self.repos[(repo.project, source)].branches[branch])
+                    for source, branch in provenance
+                ]
         return empty_pb2.Empty()
+
+    def _provenance(self, repo: Repo, request: Any) -> list[tuple[str, str]]:
+        """The request's provenance branches; missing ones are made with an empty head
+        (fillNewBranches)."""
+        provenance: list[tuple[str, str]] = []
+        for branch in request.provenance:
+            source = self._repo(branch.repo)
+            if source is repo:
+                raise unknown(
+                    f"repo {repo.project}/{repo.name} cannot be in the provenance of its own branch"
+                )
+            if branch.name not in source.branches:
+                self._empty_head(source, branch.name)
+            if (source.name, branch.name) not in provenance:
+                provenance.append((source.name, branch.name))
+        return provenance
 
     def _branch_info(self, repo: Repo, name: str) -> Any:
         pb_repo = pfs_pb2.Repo(

@@ -231,6 +231,15 @@ class DoubleCore:
         for child in commit.children:
             if child in repo.commits:
                 info.child_commits.append(self._pb_commit(repo, repo.commits[child]))
+        for source, branch, commit_id in commit.direct_provenance:
+            pb_source = pfs_pb2.Repo(
+                name=source, type="user", project=pfs_pb2.Project(name=repo.project)
+            )
+            info.direct_provenance.append(
+                pfs_pb2.Commit(
+                    repo=pb_source, id=commit_id, branch=pfs_pb2.Branch(repo=pb_source, name=branch)
+                )
+            )
         if commit.finishing is not None:
             info.finishing.CopyFrom(stamp(commit.finishing))
         if commit.finished is not None:

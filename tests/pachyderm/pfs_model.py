@@ -57,8 +57,8 @@ class Commit:
     diffs: list[list[Operation]] = field(default_factory=list)
     total: Files | None = None
     children: list[str] = field(default_factory=list)
-    direct_provenance: list[tuple[str, str]] = field(default_factory=list)
-    """(repo, commit id) of the commits this one was made from (branch provenance)."""
+    direct_provenance: list[tuple[str, str, str]] = field(default_factory=list)
+    """(repo, branch, commit id): the heads of its branch's provenance when it was made."""
 
 
 @dataclass

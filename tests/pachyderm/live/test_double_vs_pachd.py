@@ -19,10 +19,7 @@ RECORDED: dict[str, Any] = (
     json.loads(scenarios.RECORDED.read_text()) if scenarios.RECORDED.exists() else {}
 )
 
-KNOWN_DIFFERENCES: dict[str, str] = {
-    "hidden_branch_provenance": "§1.9: the double makes no AUTO commit for a branch given"
-    " provenance",
-}
+KNOWN_DIFFERENCES: dict[str, str] = {}
 """Scenario -> why the double still answers otherwise than pachd (issue 13 §1)."""
 
 
