@@ -36,6 +36,7 @@ from pachs3.backends.memory import MemoryBackend
 from pachs3.core.errors import S3Error
 from pachs3.core.http import RequestHead, S3Response
 from pachs3.gateway import Job, SidecarGateway
+from pachs3.global_gateway import GlobalGateway
 
 __version__ = "0.1.0"
 
@@ -48,6 +49,7 @@ __all__ = [
     "CommitRef",
     "Conflict",
     "FileInfo",
+    "GlobalGateway",
     "Job",
     "LocalStore",
     "MemoryBackend",

@@ -16,6 +16,7 @@ import logging
 import secrets
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 from pachs3.core import errors, presigned, sigv4
 from pachs3.core.http import RequestHead, S3Response
@@ -23,9 +24,9 @@ from pachs3.core.layout import Layout
 from pachs3.core.outcomes import Outcome
 from pachs3.core.planner import plan
 from pachs3.core.plans import Plan
-from pachs3.core.request import parse
+from pachs3.core.request import S3Request, parse
 from pachs3.core.respond import error_response
-from pachs3.core.routing import classify
+from pachs3.core.routing import Operation, classify
 from pachs3.executor import Store, execute
 
 log = logging.getLogger("pachs3")
@@ -34,10 +35,21 @@ Count = Callable[[Outcome | None, bool], None]
 """Where a finished exchange reports its outcome and whether it failed (gateway statistics)."""
 
 
+@runtime_checkable
+class LayoutResolver(Protocol):
+    """A bucket policy whose buckets come and go with the store (the global gateway): its
+    layout is looked up per request, in ``run`` (I/O, so off the event loop), and planning
+    waits for it. ``check`` is the part that needs no I/O, done in ``prepare``."""
+
+    def check(self, request: S3Request, operation: Operation) -> None: ...
+
+    def resolve(self, request: S3Request, operation: Operation) -> Layout: ...
+
+
 def prepare(
     head: RequestHead,
     *,
-    layout: Layout,
+    layout: Layout | LayoutResolver,
     store: Store,
     credentials: Mapping[str, str] | None,
     now: Callable[[], datetime],
@@ -56,6 +68,7 @@ class Exchange:
         "_body_check",
         "_count",
         "_head",
+        "_pending",
         "_plan",
         "_request_id",
         "_resource",
@@ -70,13 +83,15 @@ class Exchange:
         self._request_id = secrets.token_hex(8).upper()
         self._resource = head.path
         self._plan: Plan | None = None
+        self._pending: tuple[LayoutResolver, S3Request, Operation] | None = None
+        """Set when planning waits for a resolved layout (``run`` plans first)."""
         self._body_check: sigv4.SignatureContext | None = None
         self.refusal: S3Response | None = None
         """The whole answer, when the head alone decided it; the body must then not be read."""
 
     def decide(
         self,
-        layout: Layout,
+        layout: Layout | LayoutResolver,
         credentials: Mapping[str, str] | None,
         now: Callable[[], datetime],
     ) -> None:
@@ -90,9 +105,16 @@ class Exchange:
             elif presigned.is_presigned(head):
                 # An expired presigned URL stops working even when signatures go unchecked.
                 presigned.check_not_expired(head, now())
-            request = parse(head, virtual_host_buckets=layout.buckets.keys())
-            self._resource = request.resource
-            self._plan = plan(classify(request), request, layout)
+            if isinstance(layout, LayoutResolver):
+                request = parse(head)
+                self._resource = request.resource
+                operation = classify(request)
+                layout.check(request, operation)
+                self._pending = (layout, request, operation)
+            else:
+                request = parse(head, virtual_host_buckets=layout.host_buckets)
+                self._resource = request.resource
+                self._plan = plan(classify(request), request, layout)
         except errors.S3Error as exc:
             self.refusal = self._finish(self._error(exc), None)
         except Exception:
@@ -103,9 +125,12 @@ class Exchange:
         """Execute the plan with ``body`` (blocking: the backend's I/O) and answer."""
         if self.refusal is not None:
             return self.refusal
-        assert self._plan is not None, "prepare() makes a plan or a refusal"
         outcome: Outcome | None = None
         try:
+            if self._pending is not None:
+                resolver, request, operation = self._pending
+                self._plan = plan(operation, request, resolver.resolve(request, operation))
+            assert self._plan is not None, "prepare() makes a plan, a refusal or a pending plan"
             if self._body_check is not None:
                 body = iter(self._body_check.verify_body(body))
             outcome, response = execute(self._plan, self._store, body)

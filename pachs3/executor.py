@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar, assert_never
 
-from pachs3 import multipart
+from pachs3 import branches, multipart
 from pachs3.backends.base import (
     AlreadyExists,
     Backend,
@@ -50,9 +50,12 @@ from pachs3.core.outcomes import (
 from pachs3.core.plans import (
     AbortUpload,
     Answer,
+    CommitOnBranch,
     ComposeParts,
     CopyFile,
     CopyPart,
+    CreateBranch,
+    DeleteBranch,
     DeleteFile,
     DeleteFiles,
     ListFiles,
@@ -80,6 +83,8 @@ class Store:
     backend: Backend
     open_file: Opener
     uploads: multipart.Uploads
+    branch_locks: branches.BranchLocks = field(default_factory=branches.BranchLocks)
+    """Global gateway: writers of one branch take turns (one lock per branch)."""
 
     @classmethod
     def of(cls, backend: Backend) -> Store:
@@ -125,6 +130,14 @@ def execute(plan: Plan, store: Store, body: Body) -> tuple[Outcome, S3Response]:
                 return _run(plan, backend, body, multipart.list_parts, respond.parts_listed)
             case ListUploads():
                 return _run(plan, backend, body, multipart.list_uploads, respond.uploads_listed)
+            case CreateBranch():
+                return _run(plan, backend, body, branches.create_branch, respond.branch_created)
+            case DeleteBranch():
+                return _run(plan, backend, body, branches.delete_branch, respond.branch_deleted)
+            case CommitOnBranch():
+                return branches.commit_on_branch(
+                    plan, backend, store.branch_locks, lambda write: execute(write, store, body)
+                )
             case _:
                 assert_never(plan)
     except BackendError as exc:

@@ -12,7 +12,8 @@ in two steps (``exchange.py``): ``prepare(head)`` up to the plan, pure and cheap
 
 Transports (ASGI app, threaded server, in-process boto3 hook) only build a RequestHead and a
 body iterator and write the S3Response back; they depend on the ``Handler`` protocol, not on
-this module, which is what lets the gateway offer them as methods.
+this module, which is what lets the gateway offer them as methods (``transport_methods.py``,
+shared with ``GlobalGateway``).
 """
 
 from __future__ import annotations
@@ -20,26 +21,22 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
 
 from pachs3 import accel
 from pachs3.backends.base import Backend, CommitInfo, CommitRef, claim_commit
-from pachs3.core.http import RequestHead, S3Response
-from pachs3.core.layout import OUTPUT_BUCKET, Bucket, Layout
+from pachs3.core.http import RequestHead
+from pachs3.core.layout import OUTPUT_BUCKET, Bucket, SidecarLayout
 from pachs3.core.multipart import STAGING_REPO
 from pachs3.core.outcomes import FileCopied, FileWritten, Outcome, PartsComposed
 from pachs3.defaults import DEFAULT_BRANCH
 from pachs3.exchange import Exchange, prepare
 from pachs3.executor import Store
 from pachs3.multipart import discard_uploads
-
-if TYPE_CHECKING:
-    from pachs3.transports.boto import Detach
-    from pachs3.transports.threaded import ThreadedServer
+from pachs3.transport_methods import Transports
 
 log = logging.getLogger("pachs3")
 
@@ -84,7 +81,7 @@ def parse_input(spec: str | CommitRef) -> tuple[str, str]:
     return repo, at or DEFAULT_BRANCH
 
 
-class SidecarGateway:
+class SidecarGateway(Transports):
     """Serve one job's commits as S3 buckets: inputs read-only, ``out`` read-your-writes.
 
     >>> with SidecarGateway(store, inputs={"labresults": "labresults@master"},
@@ -131,13 +128,12 @@ class SidecarGateway:
             provenance=tuple(provenance),
         )
         self._staging_repo = staging_repo
-        self._layout = Layout(staging_repo=staging_repo)
+        self._layout = SidecarLayout(staging_repo=staging_repo)
         self._job: Job | None = None
         self._finished: CommitInfo | None = None
         self._failure: str | None = None
         self._lock = threading.Lock()
-        self._servers: list[ThreadedServer] = []
-        self._detachers: list[Detach] = []
+        self._init_transports()
         self.stats = Stats()
 
     # -- job lifecycle ----------------------------------------------------------------------
@@ -222,7 +218,7 @@ class SidecarGateway:
             self._failure = None
             self.stats = Stats()
             # One assignment: a request in flight sees the old layout or the new, never a mix.
-            self._layout = Layout.of(buckets, staging_repo=self._staging_repo)
+            self._layout = SidecarLayout.of(buckets, staging_repo=self._staging_repo)
             self._job = job
             return job
 
@@ -236,7 +232,7 @@ class SidecarGateway:
             job = self._job
             if job is None:
                 raise RuntimeError("no job is running")
-            self._layout = Layout(staging_repo=self._staging_repo)
+            self._layout = SidecarLayout(staging_repo=self._staging_repo)
             self._job = None
             self._finished = None
             if job.output is None:
@@ -273,7 +269,7 @@ class SidecarGateway:
         return self._finished
 
     @property
-    def layout(self) -> Layout:
+    def layout(self) -> SidecarLayout:
         return self._layout
 
     def _pin(self, name: str, spec: str | CommitRef) -> CommitInfo:
@@ -286,10 +282,6 @@ class SidecarGateway:
         return info
 
     # -- the funnel -------------------------------------------------------------------------
-
-    def handle(self, head: RequestHead, body: Iterator[bytes]) -> S3Response:
-        """Answer one S3 request. Thread-safe; blocking (it does the backend's I/O)."""
-        return self.prepare(head).run(body)
 
     def prepare(self, head: RequestHead) -> Exchange:
         """The first half of ``handle``: what ``head`` asks for, decided without I/O (so a
@@ -306,57 +298,6 @@ class SidecarGateway:
 
     def _count(self, outcome: Outcome | None, failed: bool) -> None:
         self.stats.count(outcome, failed=failed)
-
-    # -- transports -------------------------------------------------------------------------
-
-    def asgi(self) -> Any:
-        """The gateway as a Starlette ASGI app, for a host to mount."""
-        from pachs3.transports.asgi import make_asgi_app
-
-        return make_asgi_app(self)
-
-    def serve(self, host: str = "127.0.0.1", port: int = 0, **options: Any) -> ThreadedServer:
-        """Serve over HTTP on uvicorn in a background thread (loopback unless told otherwise).
-
-        Returns the started server (a context manager with ``endpoint_url``); leaving the
-        gateway stops it too. ``options`` go to ``ThreadedServer`` (``ssl_certfile``, ...).
-        """
-        from pachs3.transports.threaded import ThreadedServer
-
-        server = ThreadedServer(self, host=host, port=port, **options)
-        server.start()
-        self._servers.append(server)
-        return server
-
-    def client(self, **boto3_kwargs: Any) -> Any:
-        """A boto3 S3 client answered in-process by this gateway: no socket, no thread."""
-        from pachs3.transports.boto import make_client
-
-        # The client lives as long as the caller keeps it; after the job its buckets are gone,
-        # so it gets NoSuchBucket, never another job's data.
-        return make_client(self, **boto3_kwargs)
-
-    def attach(self, client: Any, *, endpoint_host: str | None = None) -> Detach:
-        """Answer an existing boto3 S3 client's requests in-process; call the result to stop.
-
-        Requests to ``endpoint_host`` (default: the host of the client's own endpoint URL) are
-        answered here; any other host is refused loudly rather than sent to the network.
-        """
-        from urllib.parse import urlsplit
-
-        from pachs3.transports.boto import attach
-
-        host = endpoint_host or urlsplit(client.meta.endpoint_url).hostname
-        detach = attach(client, self, endpoint_host=host)
-        self._detachers.append(detach)
-        return detach
-
-    def close(self) -> None:
-        """Stop every transport this gateway started (idempotent)."""
-        while self._servers:
-            self._servers.pop().stop()
-        while self._detachers:
-            self._detachers.pop()()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

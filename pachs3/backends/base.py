@@ -172,6 +172,17 @@ class CommitOwnership(Protocol):
 
 
 @runtime_checkable
+class BranchRemover(Protocol):
+    """An optional capability (the global gateway's DeleteBucket needs it): delete a branch.
+
+    The branch name goes; its commits stay in the repo, readable by id. NotFound('branch') if
+    there is no such branch.
+    """
+
+    def delete_branch(self, repo: str, branch: str) -> None: ...
+
+
+@runtime_checkable
 class CommitAdmin(Protocol):
     """Starting, finishing and inspecting commits."""
 

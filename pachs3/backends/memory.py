@@ -147,6 +147,14 @@ class MemoryBackend:
                 raise NotFound("branch", f"{repo}@{branch}")
             return BranchInfo(repo=repo, name=branch, head=found.branches[branch])
 
+    def delete_branch(self, repo: str, branch: str) -> None:
+        """Delete the branch name; its commits stay in the repo (readable by id)."""
+        with self._lock:
+            found = self._repo(repo)
+            if branch not in found.branches:
+                raise NotFound("branch", f"{repo}@{branch}")
+            del found.branches[branch]
+
     def list_branches(self, repo: str) -> list[BranchInfo]:
         with self._lock:
             found = self._repo(repo)

@@ -2,6 +2,7 @@
 
     pachs3 run SPEC [--input NAME=DIR]... [--store DIR]
     pachs3 serve [--input NAME=REPO[@REF]]... [--output REPO] [--host H] [--port P] [-v]
+    pachs3 serve --global [--store DIR | --pachd ADDRESS] [--host H] [--port P] [-v]
     pachs3 put [--store DIR] REPO[@BRANCH] PATH...
     pachs3 repos | log REPO[@BRANCH] | inspect REPO@REF | diff REPO@A REPO@B
     pachs3 files REPO[@REF] [PREFIX] | cat REPO[@REF] PATH | commits REPO [--branch B]

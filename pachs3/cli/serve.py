@@ -1,4 +1,5 @@
-"""``pachs3 serve``: one job's buckets over HTTP until SIGINT or SIGTERM.
+"""``pachs3 serve``: one job's buckets over HTTP until SIGINT or SIGTERM; with ``--global``,
+every branch of every repo (Pachyderm's global gateway, docs/global.md).
 
 The port is bound before anything is written to the store: a busy port (or a host that is not
 this machine's) is reported with nothing created, no repo and no failed output commit.
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
     from pachs3.backends.base import Backend
     from pachs3.gateway import SidecarGateway
+    from pachs3.global_gateway import GlobalGateway
     from pachs3.transports.threaded import ThreadedServer
 
 __all__ = ["register"]
@@ -44,9 +46,18 @@ def register(
     serve = sub.add_parser(
         "serve",
         parents=[store],
-        help="serve one job's buckets until interrupted",
+        help="serve one job's buckets (or, with --global, every branch) until interrupted",
         description="Serve input commits as read-only buckets and an output commit as `out`. "
-        "The first line printed is S3_ENDPOINT=URL; SIGINT or SIGTERM finishes the output commit.",
+        "The first line printed is S3_ENDPOINT=URL; SIGINT or SIGTERM finishes the output commit. "
+        "With --global: every branch of every repo as a bucket named [commit.][branch.]repo"
+        "[.project], each write one commit (Pachyderm's global gateway).",
+    )
+    serve.add_argument(
+        "--global",
+        dest="global_gateway",
+        action="store_true",
+        help="serve every branch of every repo (buckets come and go with the store; "
+        "CreateBucket makes a repo or branch); not with --input/--output",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
@@ -74,6 +85,8 @@ def register(
 def _serve(args: argparse.Namespace) -> int:
     from pachs3.gateway import SidecarGateway
 
+    if args.global_gateway:
+        return _serve_global(args)
     try:
         inputs = parse_inputs(args.input)
     except ValueError as exc:
@@ -117,6 +130,35 @@ def _serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _serve_global(args: argparse.Namespace) -> int:
+    from pachs3.global_gateway import GlobalGateway
+
+    if args.input or args.output:
+        raise UsageError(
+            "--global serves every branch as a bucket; --input and --output are for one job"
+        )
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with open_store(args) as backend, GlobalGateway(backend) as gateway:
+            server = _bound_server(gateway, args)
+            try:
+                print(f"S3_ENDPOINT={server.endpoint_url}", flush=True)
+                note("serving every branch of every repo as a bucket: [commit.][branch.]repo")
+                note("each write is one commit on its branch; SIGINT or SIGTERM stops")
+                stop.wait()
+            finally:
+                server.stop()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return EXIT_OK
+
+
 def _pin(backend: Backend, ref: str) -> str:
     """``repo@ref`` with a commit id prefix made whole (a branch or whole id stays as it is)."""
     repo, at = split_ref(ref)
@@ -124,7 +166,9 @@ def _pin(backend: Backend, ref: str) -> str:
     return ref if at in (info.id, info.branch) else f"{repo}@{info.id}"
 
 
-def _bound_server(gateway: SidecarGateway, args: argparse.Namespace) -> ThreadedServer:
+def _bound_server(
+    gateway: SidecarGateway | GlobalGateway, args: argparse.Namespace
+) -> ThreadedServer:
     """The HTTP server, listening; the store is not touched yet."""
     from pachs3.transports.access_log import AccessLog
     from pachs3.transports.asgi import make_asgi_app

@@ -7,12 +7,12 @@ spelled the way AWS spells them: ``true``/``false``). The ListObjects page is
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from pachs3.core.dates import format_iso8601
-from pachs3.core.layout import Layout
+from pachs3.core.layout import Bucket
 from pachs3.core.listing import key_encoder
 from pachs3.core.outcomes import PartsListed, UploadsListed
 from pachs3.core.plans import ListUploads, UploadRef
@@ -37,11 +37,8 @@ def _owner() -> Document:
     return {"ID": OWNER_ID, "DisplayName": OWNER_NAME}
 
 
-def list_buckets(layout: Layout) -> bytes:
-    buckets = [
-        {"Name": b.name, "CreationDate": format_iso8601(b.created)}
-        for b in sorted(layout.buckets.values(), key=lambda b: b.name)
-    ]
+def list_buckets(listed: Sequence[Bucket]) -> bytes:
+    buckets = [{"Name": b.name, "CreationDate": format_iso8601(b.created)} for b in listed]
     return render_document(
         "ListAllMyBucketsResult", {"Owner": _owner(), "Buckets": {"Bucket": buckets}}
     )

@@ -122,6 +122,20 @@ class Answered:
     """An ``Answer`` plan needs no PFS call: the executor hands it straight back."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BranchCreated:
+    """CreateBucket made the branch (and the repo, when ``repo_created``)."""
+
+    repo_created: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BranchDeleted:
+    """DeleteBucket deleted the branch (and the repo, when ``repo_deleted``: its last branch)."""
+
+    repo_deleted: bool
+
+
 Outcome = (
     FileRead
     | Listed
@@ -137,4 +151,6 @@ Outcome = (
     | PartsListed
     | UploadsListed
     | Answered
+    | BranchCreated
+    | BranchDeleted
 )

@@ -1,8 +1,10 @@
 """plan: (operation, request, layout) -> Plan. Bucket policy is decided here, purely.
 
 One short function per operation, found through ``PLANNERS``. Reads resolve their bucket with
-``layout.readable`` (inputs and ``out``); writes with ``layout.writable`` (``out`` only), so a
-write to an input is refused before anything is read or stored.
+``layout.readable``; writes with ``layout.writable`` (a sidecar's ``out`` only; a global
+gateway's branches without provenance), so a write to a read-only bucket is refused before
+anything is read or stored. Bucket creation and deletion are the layout's own decisions, and
+the layout may wrap a write (``commit_writes``: the global gateway commits each one).
 """
 
 from __future__ import annotations
@@ -38,7 +40,16 @@ Planner = Callable[[S3Request, Layout], Plan]
 
 
 def plan(operation: Operation, request: S3Request, layout: Layout) -> Plan:
-    return PLANNERS[operation](request, layout)
+    return layout.commit_writes(PLANNERS[operation](request, layout), _describe(operation, request))
+
+
+def _describe(operation: Operation, request: S3Request) -> str:
+    """What a write was, for the description of the commit it may become (global gateway)."""
+    if operation == "PutObject" and request.header("x-amz-copy-source") is not None:
+        operation_name = "CopyObject"
+    else:
+        operation_name = operation
+    return f"{operation_name} {request.resource} (pachs3 global gateway)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -46,7 +57,7 @@ def plan(operation: Operation, request: S3Request, layout: Layout) -> Plan:
 
 
 def _list_buckets(request: S3Request, layout: Layout) -> Plan:
-    return Answer(document=documents.list_buckets(layout))
+    return Answer(document=documents.list_buckets(layout.listed()))
 
 
 def _head_bucket(request: S3Request, layout: Layout) -> Plan:
@@ -56,23 +67,11 @@ def _head_bucket(request: S3Request, layout: Layout) -> Plan:
 
 
 def _create_bucket(request: S3Request, layout: Layout) -> Plan:
-    """CreateBucket on a name the job already has succeeds, as us-east-1 answers for a bucket
-    you own: rclone sends it before every upload (clients.md §3.17). Any other name is refused:
-    a sidecar cannot add buckets to a job."""
-    name = _bucket(request)
-    if name not in layout.buckets:
-        raise errors.AccessDenied(
-            f"This gateway serves one job's buckets; {name!r} is not one of them.",
-            resource=request.resource,
-        )
-    return Answer(headers=(("location", f"/{name}"),))
+    return layout.create_bucket(_bucket(request), request.resource)
 
 
 def _delete_bucket(request: S3Request, layout: Layout) -> Plan:
-    layout.readable(_bucket(request))
-    raise errors.AccessDenied(
-        "A job's buckets cannot be deleted through its gateway.", resource=request.resource
-    )
+    return layout.delete_bucket(_bucket(request), request.resource)
 
 
 def _get_bucket_location(request: S3Request, layout: Layout) -> Plan:

@@ -221,6 +221,42 @@ class ListUploads:
     encode_url: bool = False
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateBranch:
+    """Global gateway CreateBucket: the repo if it is missing, then the branch with a first,
+    empty commit (so that the new bucket can be read at once)."""
+
+    bucket: str
+    repo: str
+    branch: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteBranch:
+    """Global gateway DeleteBucket: the branch, if its head holds no file; the repo with it when
+    it was the repo's last branch."""
+
+    bucket: str
+    repo: str
+    branch: str
+
+
+BranchWrite = WriteFile | CopyFile | DeleteFile | DeleteFiles | ComposeParts
+"""The writes that change a bucket's files (the others write staging commits or nothing)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommitOnBranch:
+    """Global gateway: run ``write`` in a new commit on ``branch``, finished when it succeeds
+    (discarded when it fails), writers of one branch one after another. ``write``'s target
+    names the branch; the executor points it at the new commit."""
+
+    repo: str
+    branch: str
+    description: str
+    write: BranchWrite
+
+
 Plan = (
     Answer
     | ReadFile
@@ -236,4 +272,7 @@ Plan = (
     | AbortUpload
     | ListParts
     | ListUploads
+    | CreateBranch
+    | DeleteBranch
+    | CommitOnBranch
 )

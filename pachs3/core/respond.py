@@ -21,6 +21,8 @@ from pachs3.core.http import BytesStream, EmptyStream, S3Response
 from pachs3.core.listing.document import list_objects
 from pachs3.core.outcomes import (
     Answered,
+    BranchCreated,
+    BranchDeleted,
     FileCopied,
     FileDeleted,
     FileRead,
@@ -41,6 +43,8 @@ from pachs3.core.plans import (
     ComposeParts,
     CopyFile,
     CopyPart,
+    CreateBranch,
+    DeleteBranch,
     DeleteFile,
     DeleteFiles,
     ListFiles,
@@ -216,3 +220,11 @@ def answered(answer: Answer, done: Answered) -> S3Response:
     if answer.document:
         return _xml(answer.document, status=answer.status, extra=list(answer.headers))
     return _empty(answer.status, list(answer.headers))
+
+
+def branch_created(create: CreateBranch, done: BranchCreated) -> S3Response:
+    return _empty(200, [("location", f"/{create.bucket}")])
+
+
+def branch_deleted(delete: DeleteBranch, done: BranchDeleted) -> S3Response:
+    return _empty(204)

@@ -21,6 +21,7 @@ from pachs3.backends import (
     AlreadyExists,
     Backend,
     BackendError,
+    BranchRemover,
     CommitAdmin,
     CommitInfo,
     CommitRef,
@@ -206,6 +207,26 @@ def test_create_branch_at_a_commit_and_move_it(backend: Backend) -> None:
 def test_create_branch_at_a_branch_name_uses_its_head(backend: Backend) -> None:
     head = finished_commit(backend, {"a": b"1"})
     assert backend.create_branch(REPO, "copy", head="master").head == head.id
+
+
+def test_delete_branch_keeps_the_commits_and_the_other_branches(backend: Backend) -> None:
+    """The global gateway's DeleteBucket (an optional capability: ``BranchRemover``)."""
+    if not isinstance(backend, BranchRemover):
+        pytest.skip(f"{type(backend).__name__} has no delete_branch (global DeleteBucket: 501)")
+    head = finished_commit(backend, {"a": b"1"}, branch="dev")
+    finished_commit(backend, {"b": b"2"})
+    backend.delete_branch(REPO, "dev")
+    assert [b.name for b in backend.list_branches(REPO)] == ["master"]
+    with pytest.raises(NotFound) as caught:
+        backend.inspect_branch(REPO, "dev")
+    assert caught.value.what == "branch"
+    assert contents(backend, head.ref) == {"a": b"1"}  # by id, still there
+    with pytest.raises(NotFound) as caught:
+        backend.delete_branch(REPO, "dev")
+    assert caught.value.what == "branch"
+    with pytest.raises(NotFound) as caught:
+        backend.delete_branch("no-such-repo", "master")
+    assert caught.value.what == "repo"
 
 
 def test_create_branch_at_missing_commit_is_not_found(backend: Backend, repo: str) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from pachs3.core import errors, plans
 from pachs3.core.http import RequestHead
-from pachs3.core.layout import Bucket, Layout
+from pachs3.core.layout import Bucket, SidecarLayout
 from pachs3.core.planner import plan
 from pachs3.core.refs import CommitRef
 from pachs3.core.request import parse
@@ -18,7 +18,7 @@ from pachs3.core.routing import classify
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 INPUT = CommitRef(repo="labresults", id="a" * 32)
 OUTPUT = CommitRef(repo="pipeline", id="b" * 32)
-LAYOUT = Layout.of(
+LAYOUT = SidecarLayout.of(
     [
         Bucket(name="labresults", ref=INPUT, writable=False, created=NOW),
         Bucket(name="out", ref=OUTPUT, writable=True, created=NOW),

@@ -170,6 +170,7 @@ DELETE_REPO = (
 SET_BRANCH = "INSERT OR REPLACE INTO branches (repo, name, head) VALUES (?, ?, ?)"
 INSERT_EMPTY_BRANCH = "INSERT INTO branches (repo, name, head) VALUES (?, ?, NULL)"
 SELECT_BRANCH_HEAD = "SELECT head FROM branches WHERE repo = ? AND name = ?"
+DELETE_BRANCH = "DELETE FROM branches WHERE repo = ? AND name = ?"
 SELECT_BRANCHES = "SELECT name, head FROM branches WHERE repo = ? ORDER BY name"
 # A branch pointed at a discarded commit (create_branch) falls back to its parent.
 MOVE_BRANCH_HEADS = "UPDATE branches SET head = ? WHERE repo = ? AND head = ?"

@@ -138,6 +138,13 @@ class LocalStore(FileStore):
             raise NotFound("branch", f"{repo}@{branch}")
         return BranchInfo(repo=repo, name=branch, head=row[0])
 
+    def delete_branch(self, repo: str, branch: str) -> None:
+        """Delete the branch name; its commits stay in the repo (readable by id)."""
+        with self._db.write() as con:
+            require_repo(con, repo)
+            if con.execute(sql.DELETE_BRANCH, (repo, branch)).rowcount == 0:
+                raise NotFound("branch", f"{repo}@{branch}")
+
     def list_branches(self, repo: str) -> list[BranchInfo]:
         with self._db.read() as con:
             require_repo(con, repo)
