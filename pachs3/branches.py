@@ -34,9 +34,10 @@ from pachs3.core.plans import (
     DeleteFiles,
     WriteFile,
 )
-from pachs3.core.refs import DEFAULT_PROJECT, CommitRef
+from pachs3.core.refs import CommitRef
 from pachs3.core.request import S3Request
 from pachs3.core.routing import Operation
+from pachs3.defaults import DEFAULT_PROJECT
 
 Body = Iterator[bytes]
 

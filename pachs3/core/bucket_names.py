@@ -24,9 +24,7 @@ import re
 from dataclasses import dataclass
 
 from pachs3.core import errors
-from pachs3.core.refs import DEFAULT_PROJECT
-
-DEFAULT_BRANCH = "master"
+from pachs3.defaults import DEFAULT_BRANCH, DEFAULT_PROJECT
 
 MAX_NAME_LENGTH = 255
 """Pachyderm's s2 router accepts bucket segments of 1-255 characters; longer is not a bucket."""
