@@ -54,7 +54,7 @@ class GlobalGateway(Transports):
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         """``credentials`` (access key -> secret) turns on strict SigV4, as for a sidecar."""
-        accel.install()
+        accel.install_once()
         self.backend = backend
         self._store = Store.of(backend)
         self._resolver = _StoreBuckets(backend, staging_repo)
