@@ -106,6 +106,16 @@ class RepoLayer(PfsRpc):
             raise self._missing(repo, head_id, DEFAULT_PROJECT, exc) from exc
         return BranchInfo(repo=repo, name=branch, head=head_id)
 
+    def delete_branch(self, repo: str, branch: str) -> None:
+        """The global gateway's DeleteBucket: the branch name goes, its commits stay."""
+        self.inspect_branch(repo, branch)  # NotFound('repo') or NotFound('branch'), as promised
+        self._call(
+            "DeleteBranch",
+            pfs_pb2.DeleteBranchRequest(branch=self._branch(repo, branch), force=True),
+            what="branch",
+            name=f"{repo}@{branch}",
+        )
+
     def inspect_branch(self, repo: str, branch: str) -> BranchInfo:
         return BranchInfo(repo=repo, name=branch, head=self._branch_head(repo, branch))
 
