@@ -365,3 +365,31 @@ def test_sidecar_and_global_gateways_share_one_store(tmp_path: Path) -> None:
         with pytest.raises(ClientError) as exc:  # a job's output: provenance, read-only
             s3.put_object(Bucket="sums", Key="sum.csv", Body=b"tampered")
         assert error_code(exc) == "AccessDenied"
+
+
+def test_deleting_the_branch_under_a_running_listing(s3: Any, store: LocalStore) -> None:
+    s3.create_bucket(Bucket="images")
+    for i in range(5):
+        s3.put_object(Bucket="images", Key=f"k{i}", Body=b"x")
+    first = s3.list_objects_v2(Bucket="images", MaxKeys=2)
+    assert first["IsTruncated"]
+    store.delete_branch("images", "master")  # as another client's DeleteBucket would
+    with pytest.raises(ClientError) as exc:
+        s3.list_objects_v2(
+            Bucket="images", MaxKeys=2, ContinuationToken=first["NextContinuationToken"]
+        )
+    assert error_code(exc) == "NoSuchBucket"
+
+
+def test_a_branch_without_a_commit_is_listed_and_gets_one_from_its_first_write(
+    s3: Any, store: LocalStore
+) -> None:
+    store.create_repo("raw")
+    store.create_branch("raw", "master")  # headless, as `pachs3 serve --output` leaves one
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["master.raw.default"]
+    with pytest.raises(ClientError) as exc:  # documented (docs/global.md, Limits)
+        s3.list_objects_v2(Bucket="raw")
+    assert error_code(exc) == "NoSuchBucket"
+    s3.put_object(Bucket="raw", Key="a", Body=b"1")
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="raw")["Contents"]] == ["a"]
+    assert commits(store, "raw") == ["PutObject /raw/a (pachs3 global gateway)"]
