@@ -1,4 +1,4 @@
-"""The global gateway (`pachs3.GlobalGateway`) with boto3, on every transport, on a LocalStore.
+"""The global gateway (`pachs3.GlobalGateway`) with boto3, on every transport and backend.
 
 Bucket names as Pachyderm's global gateway names them, ListBuckets, CreateBucket and
 DeleteBucket, one commit per write (checked in the store: count, description, files), writers of
@@ -23,7 +23,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from pachs3 import CommitRef, GlobalGateway, LocalStore, read_commit
-from pachs3.backends.base import commit
+from pachs3.backends.base import Backend, BranchRemover, commit
 
 MiB = 1024 * 1024
 
@@ -52,35 +52,48 @@ def error_code(exc: pytest.ExceptionInfo[ClientError]) -> str:
     return str(exc.value.response["Error"]["Code"])
 
 
-def commits(store: LocalStore, repo: str, branch: str = "master") -> list[str]:
+def commits(store: Backend, repo: str, branch: str = "master") -> list[str]:
     """The descriptions of the branch's commits, oldest first."""
     return [c.description for c in reversed(store.list_commits(repo, branch=branch))]
 
 
-def files(store: LocalStore, repo: str, branch: str = "master") -> dict[str, bytes]:
+def files(store: Backend, repo: str, branch: str = "master") -> dict[str, bytes]:
     return read_commit(store, CommitRef(repo=repo, id=branch))
 
 
 @pytest.fixture
-def global_gateway(store: LocalStore) -> Iterator[GlobalGateway]:
+def store(backend: Backend) -> Backend:
+    """Each backend of the gateway suites (conftest.py: BACKENDS): LocalStore and, over the
+    PFS double, PachydermBackend."""
+    return backend
+
+
+@pytest.fixture
+def global_gateway(store: Backend) -> Iterator[GlobalGateway]:
     with GlobalGateway(store) as gateway:
         yield gateway
 
 
-@pytest.fixture(params=["inproc", "threaded", "asgi"])
-def s3(request: pytest.FixtureRequest, global_gateway: GlobalGateway) -> Iterator[Any]:
-    if request.param == "inproc":
+@pytest.fixture
+def s3(global_gateway: GlobalGateway, transport: str) -> Iterator[Any]:
+    """A boto3 client through one transport; ``backend_name`` and ``transport`` come in the
+    combinations conftest.py's BACKENDS names (the PFS double through inproc and threaded)."""
+    if transport == "inproc":
         yield global_gateway.client(config=boto_config())
-    elif request.param == "threaded":
+    elif transport == "threaded":
         yield http_client(global_gateway.serve().endpoint_url)
     else:
+        from starlette.applications import Starlette
+        from starlette.routing import Mount
+
         from pachs3.transports.threaded import ThreadedServer
 
-        with ThreadedServer(global_gateway.asgi()) as server:
+        host_app = Starlette(routes=[Mount("/", app=global_gateway.asgi())])
+        with ThreadedServer(host_app) as server:
             yield http_client(server.endpoint_url)
 
 
-def test_create_put_list_get_under_every_spelling_of_the_name(s3: Any, store: LocalStore) -> None:
+def test_create_put_list_get_under_every_spelling_of_the_name(s3: Any, store: Backend) -> None:
     s3.create_bucket(Bucket="images")
     s3.put_object(Bucket="images", Key="a/b.txt", Body=b"hello")
     for name in ("images", "master.images", "master.images.default"):
@@ -91,7 +104,7 @@ def test_create_put_list_get_under_every_spelling_of_the_name(s3: Any, store: Lo
     assert files(store, "images", "master") == {"a/b.txt": b"hello"}
 
 
-def test_list_buckets_names_every_branch_in_three_parts(s3: Any, store: LocalStore) -> None:
+def test_list_buckets_names_every_branch_in_three_parts(s3: Any, store: Backend) -> None:
     s3.create_bucket(Bucket="images")
     s3.create_bucket(Bucket="dev.images")
     s3.create_bucket(Bucket="labels")
@@ -111,7 +124,7 @@ def test_list_buckets_names_every_branch_in_three_parts(s3: Any, store: LocalSto
 
 
 def test_create_bucket_makes_repo_and_branch_and_refuses_an_existing_one(
-    s3: Any, store: LocalStore
+    s3: Any, store: Backend
 ) -> None:
     s3.create_bucket(Bucket="dev.images")
     assert [b.name for b in store.list_branches("images")] == ["dev"]
@@ -124,7 +137,7 @@ def test_create_bucket_makes_repo_and_branch_and_refuses_an_existing_one(
     assert commits(store, "images", "dev") == ["CreateBucket dev.images (pachs3 global gateway)"]
 
 
-def test_each_write_is_one_finished_commit_naming_the_operation(s3: Any, store: LocalStore) -> None:
+def test_each_write_is_one_finished_commit_naming_the_operation(s3: Any, store: Backend) -> None:
     s3.create_bucket(Bucket="images")
     s3.put_object(Bucket="images", Key="a", Body=b"1")
     s3.copy_object(Bucket="images", Key="b", CopySource={"Bucket": "images", "Key": "a"})
@@ -143,7 +156,7 @@ def test_each_write_is_one_finished_commit_naming_the_operation(s3: Any, store: 
     assert files(store, "images", "master") == {}
 
 
-def test_multipart_upload_is_one_commit_at_completion(s3: Any, store: LocalStore) -> None:
+def test_multipart_upload_is_one_commit_at_completion(s3: Any, store: Backend) -> None:
     s3.create_bucket(Bucket="images")
     data = bytes(range(256)) * (6 * MiB // 256 + 1)
     upload = s3.create_multipart_upload(Bucket="images", Key="big.bin")["UploadId"]
@@ -176,7 +189,7 @@ def test_multipart_upload_is_one_commit_at_completion(s3: Any, store: LocalStore
     ]  # the staging repo is never a bucket
 
 
-def test_a_failed_write_leaves_no_commit(s3: Any, store: LocalStore) -> None:
+def test_a_failed_write_leaves_no_commit(s3: Any, store: Backend) -> None:
     s3.create_bucket(Bucket="images")
     before = commits(store, "images")
     with pytest.raises(ClientError) as exc:
@@ -188,7 +201,7 @@ def test_a_failed_write_leaves_no_commit(s3: Any, store: LocalStore) -> None:
 
 
 def test_concurrent_writers_of_one_branch_lose_no_write(
-    global_gateway: GlobalGateway, store: LocalStore
+    global_gateway: GlobalGateway, store: Backend
 ) -> None:
     url = global_gateway.serve().endpoint_url
     http_client(url).create_bucket(Bucket="images")
@@ -213,9 +226,7 @@ def test_concurrent_writers_of_one_branch_lose_no_write(
     assert len(commits(store, "images")) == 1 + 36
 
 
-def test_commit_pinned_bucket_reads_that_commit_and_refuses_writes(
-    s3: Any, store: LocalStore
-) -> None:
+def test_commit_pinned_bucket_reads_that_commit_and_refuses_writes(s3: Any, store: Backend) -> None:
     s3.create_bucket(Bucket="images")
     s3.put_object(Bucket="images", Key="a", Body=b"old")
     old = store.inspect_commit("images", "master").id
@@ -235,7 +246,7 @@ def test_commit_pinned_bucket_reads_that_commit_and_refuses_writes(
     assert error_code(exc) == "NoSuchBucket"
 
 
-def test_branch_with_provenance_is_read_only(s3: Any, store: LocalStore) -> None:
+def test_branch_with_provenance_is_read_only(s3: Any, store: Backend) -> None:
     s3.create_bucket(Bucket="raw")
     s3.put_object(Bucket="raw", Key="in", Body=b"input")
     raw = store.inspect_commit("raw", "master")
@@ -253,7 +264,7 @@ def test_branch_with_provenance_is_read_only(s3: Any, store: LocalStore) -> None
 
 
 def test_delete_bucket_deletes_an_empty_branch_then_the_repo_with_its_last(
-    s3: Any, store: LocalStore
+    s3: Any, store: Backend
 ) -> None:
     s3.create_bucket(Bucket="images")
     s3.create_bucket(Bucket="dev.images")
@@ -275,7 +286,7 @@ def test_delete_bucket_deletes_an_empty_branch_then_the_repo_with_its_last(
     assert error_code(exc) == "NoSuchBucket"
 
 
-def test_unknown_buckets_and_projects_are_no_such_bucket(s3: Any, store: LocalStore) -> None:
+def test_unknown_buckets_and_projects_are_no_such_bucket(s3: Any, store: Backend) -> None:
     s3.create_bucket(Bucket="images")
     for name in ("nothing", "dev.images", "master.images.other", "_pachs3_multipart"):
         with pytest.raises(ClientError) as exc:
@@ -300,7 +311,7 @@ def test_unknown_buckets_and_projects_are_no_such_bucket(s3: Any, store: LocalSt
     ],
 )
 def test_create_bucket_refuses_what_aws_or_pfs_cannot_hold(
-    s3: Any, store: LocalStore, name: str, why: str
+    s3: Any, store: Backend, name: str, why: str
 ) -> None:
     with pytest.raises(ClientError) as exc:
         s3.create_bucket(Bucket=name)
@@ -325,12 +336,12 @@ def test_create_bucket_refuses_what_aws_or_pfs_cannot_hold(
     ],
 )
 def test_hostile_bucket_names_are_refused_and_change_nothing(
-    global_gateway: GlobalGateway, store: LocalStore, path: str
+    global_gateway: GlobalGateway, store: Backend, path: str
 ) -> None:
     url = global_gateway.serve().endpoint_url
     http_client(url).create_bucket(Bucket="images")
     before = [(r.name, [b.name for b in store.list_branches(r.name)]) for r in store.list_repos()]
-    host, port = urlsplit(url).hostname, urlsplit(url).port
+    host, port = urlsplit(url).hostname or "127.0.0.1", urlsplit(url).port
     for method, suffix, body in (
         ("PUT", "", b""),
         ("PUT", "/key", b"data"),
@@ -367,12 +378,13 @@ def test_sidecar_and_global_gateways_share_one_store(tmp_path: Path) -> None:
         assert error_code(exc) == "AccessDenied"
 
 
-def test_deleting_the_branch_under_a_running_listing(s3: Any, store: LocalStore) -> None:
+def test_deleting_the_branch_under_a_running_listing(s3: Any, store: Backend) -> None:
     s3.create_bucket(Bucket="images")
     for i in range(5):
         s3.put_object(Bucket="images", Key=f"k{i}", Body=b"x")
     first = s3.list_objects_v2(Bucket="images", MaxKeys=2)
     assert first["IsTruncated"]
+    assert isinstance(store, BranchRemover)
     store.delete_branch("images", "master")  # as another client's DeleteBucket would
     with pytest.raises(ClientError) as exc:
         s3.list_objects_v2(
@@ -382,7 +394,7 @@ def test_deleting_the_branch_under_a_running_listing(s3: Any, store: LocalStore)
 
 
 def test_a_branch_without_a_commit_is_listed_and_gets_one_from_its_first_write(
-    s3: Any, store: LocalStore
+    s3: Any, store: Backend
 ) -> None:
     store.create_repo("raw")
     store.create_branch("raw", "master")  # headless, as `pachs3 serve --output` leaves one
