@@ -405,3 +405,34 @@ def test_a_branch_without_a_commit_is_listed_and_gets_one_from_its_first_write(
     s3.put_object(Bucket="raw", Key="a", Body=b"1")
     assert [o["Key"] for o in s3.list_objects_v2(Bucket="raw")["Contents"]] == ["a"]
     assert commits(store, "raw") == ["PutObject /raw/a (pachs3 global gateway)"]
+
+
+def test_strict_sigv4_refuses_before_any_bucket_is_made(tmp_path: Path) -> None:
+    with (
+        LocalStore(tmp_path / "strict") as store,
+        GlobalGateway(store, credentials={"AKIDGLOBAL": "global-secret"}) as gateway,
+    ):
+        url = gateway.serve().endpoint_url
+        wrong = boto3.client(
+            "s3",
+            endpoint_url=url,
+            aws_access_key_id="AKIDGLOBAL",
+            aws_secret_access_key="not-the-secret",
+            region_name="us-east-1",
+            config=boto_config(),
+        )
+        with pytest.raises(ClientError) as exc:
+            wrong.create_bucket(Bucket="images")
+        assert error_code(exc) == "SignatureDoesNotMatch"
+        assert [r.name for r in store.list_repos()] == []
+        right = boto3.client(
+            "s3",
+            endpoint_url=url,
+            aws_access_key_id="AKIDGLOBAL",
+            aws_secret_access_key="global-secret",
+            region_name="us-east-1",
+            config=boto_config(),
+        )
+        right.create_bucket(Bucket="images")
+        right.put_object(Bucket="images", Key="a", Body=b"1")
+        assert files(store, "images") == {"a": b"1"}
