@@ -51,15 +51,23 @@ CREATED_DESCRIPTION = "CreateBucket {bucket} (pachs3 global gateway)"
 
 
 def resolve(
-    backend: Backend, request: S3Request, operation: Operation, *, staging_repo: str
+    backend: Backend,
+    request: S3Request,
+    operation: Operation,
+    *,
+    staging_repo: str,
+    empty: Callable[[], CommitRef],
 ) -> GlobalLayout:
-    """The buckets ``request`` names, as the store has them now (missing ones left out)."""
+    """The buckets ``request`` names, as the store has them now (missing ones left out).
+
+    ``empty`` gives a finished commit holding nothing: what a branch without a commit reads as.
+    """
     if operation == "ListBuckets":
         return GlobalLayout.of(_every_branch(backend, staging_repo), staging_repo=staging_repo)
     names = [request.bucket] if request.bucket is not None else []
     if request.header("x-amz-copy-source") is not None:
         names.append(headers.copy_source(request)[0])
-    found = [_lookup(backend, name, staging_repo) for name in dict.fromkeys(names)]
+    found = [_lookup(backend, name, staging_repo, empty) for name in dict.fromkeys(names)]
     return GlobalLayout.of([b for b in found if b is not None], staging_repo=staging_repo)
 
 
@@ -70,7 +78,9 @@ def check_names(request: S3Request) -> None:
         parse_bucket_name(request.bucket)
 
 
-def _lookup(backend: Backend, name: str, staging_repo: str) -> BranchBucket | None:
+def _lookup(
+    backend: Backend, name: str, staging_repo: str, empty: Callable[[], CommitRef]
+) -> BranchBucket | None:
     parsed = parse_bucket_name(name)
     if parsed.project != DEFAULT_PROJECT or parsed.repo == staging_repo:
         return None
@@ -79,7 +89,7 @@ def _lookup(backend: Backend, name: str, staging_repo: str) -> BranchBucket | No
         if parsed.commit is not None:
             return _pinned(backend, name, parsed, repo)
         head = backend.inspect_branch(parsed.repo, parsed.branch).head
-        return _branch_bucket(backend, name, repo, parsed.branch, head)
+        return _branch_bucket(backend, name, repo, parsed.branch, head, empty=empty)
     except NotFound:
         return None
 
@@ -88,20 +98,25 @@ def _pinned(backend: Backend, name: str, parsed: BucketName, repo: RepoInfo) -> 
     assert parsed.commit is not None
     info = backend.inspect_commit(parsed.repo, parsed.commit)
     bucket = Bucket(name=name, ref=info.ref, writable=False, created=repo.created)
-    return BranchBucket(bucket=bucket, branch=parsed.branch, read_only=PINNED)
+    return BranchBucket(bucket=bucket, repo=repo.name, branch=parsed.branch, read_only=PINNED)
 
 
 def _branch_bucket(
-    backend: Backend, name: str, repo: RepoInfo, branch: str, head: str | None
+    backend: Backend,
+    name: str,
+    repo: RepoInfo,
+    branch: str,
+    head: str | None,
+    *,
+    empty: Callable[[], CommitRef],
 ) -> BranchBucket:
     read_only = None
     if head is not None and backend.inspect_commit(repo.name, head).provenance:
         read_only = OUTPUT
-    # A branch without a commit yet reads by its name (the backend answers NotFound: such a
-    # bucket is listed but cannot be read until its first commit; CreateBucket gives one).
-    ref = CommitRef(repo=repo.name, id=head or branch)
+    # A branch without a commit yet is an empty bucket (its first write gives it a commit).
+    ref = CommitRef(repo=repo.name, id=head) if head is not None else empty()
     bucket = Bucket(name=name, ref=ref, writable=read_only is None, created=_created(repo))
-    return BranchBucket(bucket=bucket, branch=branch, read_only=read_only)
+    return BranchBucket(bucket=bucket, repo=repo.name, branch=branch, read_only=read_only)
 
 
 def _every_branch(backend: Backend, staging_repo: str) -> list[BranchBucket]:
@@ -118,7 +133,7 @@ def _every_branch(backend: Backend, staging_repo: str) -> list[BranchBucket]:
             # Without the provenance lookup: a listing only names buckets.
             ref = CommitRef(repo=repo.name, id=branch.head or branch.name)
             bucket = Bucket(name=name, ref=ref, writable=True, created=_created(repo))
-            found.append(BranchBucket(bucket=bucket, branch=branch.name))
+            found.append(BranchBucket(bucket=bucket, repo=repo.name, branch=branch.name))
     return found
 
 
@@ -126,6 +141,37 @@ def _created(repo: RepoInfo) -> datetime:
     """The repo's creation time: backends keep no creation time per branch (Pachyderm's global
     gateway lists the repo's, too)."""
     return repo.created
+
+
+class EmptyCommit:
+    """A finished, detached commit of the staging repo that holds nothing, made on first need
+    (and found again by its description when a gateway starts on a store that has one)."""
+
+    DESCRIPTION = "what a branch without a commit reads as (pachs3 global gateway)"
+
+    def __init__(self, backend: Backend, staging_repo: str) -> None:
+        self._backend = backend
+        self._staging_repo = staging_repo
+        self._lock = threading.Lock()
+        self._ref: CommitRef | None = None
+
+    def __call__(self) -> CommitRef:
+        with self._lock:
+            if self._ref is None:
+                self._ref = self._find() or self._make()
+            return self._ref
+
+    def _find(self) -> CommitRef | None:
+        for info in self._backend.list_commits(self._staging_repo):
+            if info.description == self.DESCRIPTION and not info.is_open and info.error is None:
+                return info.ref
+        return None
+
+    def _make(self) -> CommitRef:
+        with commit(
+            self._backend, self._staging_repo, None, description=self.DESCRIPTION, empty=True
+        ) as info:
+            return info.ref
 
 
 # ---------------------------------------------------------------------------------------------

@@ -93,6 +93,7 @@ class _StoreBuckets:
         self._backend = backend
         self._staging_repo = staging_repo
         self._staging_ready = False
+        self._empty = branches.EmptyCommit(backend, staging_repo)
 
     def check(self, request: S3Request, operation: Operation) -> None:
         branches.check_names(request)
@@ -105,7 +106,11 @@ class _StoreBuckets:
                 self._backend.create_repo(self._staging_repo, exist_ok=True)
                 self._staging_ready = True
             return branches.resolve(
-                self._backend, request, operation, staging_repo=self._staging_repo
+                self._backend,
+                request,
+                operation,
+                staging_repo=self._staging_repo,
+                empty=self._empty,
             )
         except BackendError as exc:
             raise s3_error_for(exc) from exc

@@ -43,7 +43,9 @@ class BranchBucket:
     """A bucket as found in the store; ``read_only`` says why it refuses writes, if it does."""
 
     bucket: Bucket
-    """``ref`` is what reads see: the head commit (or the pinned commit)."""
+    """``ref`` is what reads see: the head commit, the pinned commit, or for a branch without a
+    commit a finished commit holding nothing (which may be of another repo)."""
+    repo: str
     branch: str
     read_only: str | None = None
 
@@ -83,7 +85,7 @@ class GlobalLayout:
         # The branch, not its head: the target stays the same while other writes commit.
         return Bucket(
             name=name,
-            ref=CommitRef(repo=bucket.ref.repo, id=found.branch, project=bucket.ref.project),
+            ref=CommitRef(repo=found.repo, id=found.branch),
             writable=True,
             created=bucket.created,
         )
@@ -100,7 +102,7 @@ class GlobalLayout:
     def delete_bucket(self, name: str, resource: str) -> Plan:
         self.writable(name)  # NoSuchBucket, or AccessDenied for a pinned or output bucket
         found = self.found[name]
-        return DeleteBranch(bucket=name, repo=found.bucket.ref.repo, branch=found.branch)
+        return DeleteBranch(bucket=name, repo=found.repo, branch=found.branch)
 
     def commit_writes(self, plan: Plan, description: str) -> Plan:
         """Each write that changes a bucket's files becomes one commit on the bucket's branch."""

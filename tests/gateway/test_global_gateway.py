@@ -393,18 +393,29 @@ def test_deleting_the_branch_under_a_running_listing(s3: Any, store: Backend) ->
     assert error_code(exc) == "NoSuchBucket"
 
 
-def test_a_branch_without_a_commit_is_listed_and_gets_one_from_its_first_write(
+def test_a_branch_without_a_commit_is_an_empty_bucket_until_its_first_write(
     s3: Any, store: Backend
 ) -> None:
     store.create_repo("raw")
     store.create_branch("raw", "master")  # headless, as `pachs3 serve --output` leaves one
     assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["master.raw.default"]
-    with pytest.raises(ClientError) as exc:  # documented (docs/global.md, Limits)
-        s3.list_objects_v2(Bucket="raw")
-    assert error_code(exc) == "NoSuchBucket"
+    s3.head_bucket(Bucket="raw")
+    assert s3.list_objects_v2(Bucket="raw")["KeyCount"] == 0
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket="raw", Key="a")
+    assert error_code(exc) == "NoSuchKey"
     s3.put_object(Bucket="raw", Key="a", Body=b"1")
     assert [o["Key"] for o in s3.list_objects_v2(Bucket="raw")["Contents"]] == ["a"]
     assert commits(store, "raw") == ["PutObject /raw/a (pachs3 global gateway)"]
+    s3.delete_object(Bucket="raw", Key="a")
+    store.create_repo("raw2")
+    store.create_branch("raw2", "master")
+    assert s3.list_objects_v2(Bucket="raw2")["KeyCount"] == 0  # the same empty commit again
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == [
+        "master.raw.default",
+        "master.raw2.default",
+    ]
+    assert store.list_branches("_pachs3_multipart") == []  # writes went to raw, not there
 
 
 def test_strict_sigv4_refuses_before_any_bucket_is_made(tmp_path: Path) -> None:
