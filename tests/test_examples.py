@@ -171,3 +171,33 @@ def test_cross_example_runs_once_per_datum(tmp_path: Path) -> None:
     assert sorted(files) == [f"flags/{name}" for name in samples]
     flagged = list(csv.DictReader(io.StringIO(files["flags/batch-b.csv"].decode())))
     assert [(r["test"], r["flag"]) for r in flagged] == [("GLUCOSE", "HIGH"), ("HBA1C", "HIGH")]
+
+
+@pytest.mark.slow
+def test_spark_example_writes_partitioned_parquet(tmp_path: Path) -> None:
+    """PySpark over S3A, magic committer: per-test Parquet partitions equal to the seed's means.
+
+    Needs pyspark (the `test` extra), Java 17 and Maven Central (hadoop-aws, cached by Spark)."""
+    pytest.importorskip("pyspark", reason="not run: pyspark is not installed")
+    if shutil.which("java") is None:
+        pytest.skip("not run: no java (Spark 4 needs a JDK 17+)")
+    pq = pytest.importorskip("pyarrow.parquet")
+    store = tmp_path / "store"
+    spec = EXAMPLES / "spark_pipeline" / "pipeline.json"
+    result = run_example(spec, store, f"labresults={LABRESULTS}", timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "read 3 CSV files from s3a://labresults, 4 tests" in result.stdout
+    assert "magic committer" in result.stdout
+
+    with LocalStore(store) as backend:
+        (output,) = backend.list_commits("lab_summary_spark")
+        files = read_commit(backend, output.ref)
+        assert output.provenance == (backend.inspect_commit("labresults", "master").ref,)
+    assert not [k for k in files if "__magic" in k or "_temporary" in k]
+    means = {}
+    for key, data in files.items():
+        if key.endswith(".parquet"):
+            test = key.split("/")[1].removeprefix("test=")
+            (mean,) = pq.read_table(io.BytesIO(data)).column("mean").to_pylist()
+            means[test] = mean
+    assert means == expected_means()
