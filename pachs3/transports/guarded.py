@@ -19,7 +19,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from pachs3.core import errors
-from pachs3.core.xml import render_error
+from pachs3.core.respond import error_response
 
 DEFAULT_MAX_HEAD_BYTES = 64 * 1024
 """Well above the 8 KiB the core refuses with an S3 error document, so that an ordinary
@@ -86,13 +86,17 @@ class _HeadGuard:
 
     def _refuse(self) -> None:
         self._disarm()
-        error = errors.RequestHeaderSectionTooLarge()
-        document = render_error(error.code, error.detail, "", secrets.token_hex(8).upper())
-        head = (
-            f"HTTP/1.1 {error.status} Bad Request\r\ncontent-type: application/xml\r\n"
-            f"content-length: {len(document)}\r\nconnection: close\r\n\r\n"
-        ).encode("ascii")
-        self.transport.write(head + document)
+        # Rendered by the one renderer of error documents, then written by hand: no request was
+        # parsed, so nothing above this protocol will answer it.
+        response = error_response(
+            errors.RequestHeaderSectionTooLarge(),
+            resource="",
+            request_id=secrets.token_hex(8).upper(),
+            head_only=False,
+        )
+        fields = "".join(f"{name}: {value}\r\n" for name, value in response.headers)
+        head = f"HTTP/1.1 {response.status} Bad Request\r\n{fields}connection: close\r\n\r\n"
+        self.transport.write(head.encode("ascii") + b"".join(response.body))
         self.transport.close()
 
 
