@@ -65,13 +65,13 @@ class Exchange:
     """A prepared request: either refused already or ready to run once. Not thread-shared."""
 
     __slots__ = (
-        "_body_check",
         "_count",
         "_head",
         "_pending",
         "_plan",
         "_request_id",
         "_resource",
+        "_signatures",
         "_store",
         "refusal",
     )
@@ -85,7 +85,7 @@ class Exchange:
         self._plan: Plan | None = None
         self._pending: tuple[LayoutResolver, S3Request, Operation] | None = None
         """Set when planning waits for a resolved layout (``run`` plans first)."""
-        self._body_check: sigv4.SignatureContext | None = None
+        self._signatures: sigv4.SignatureContext | None = None
         self.refusal: S3Response | None = None
         """The whole answer, when the head alone decided it; the body must then not be read."""
 
@@ -101,7 +101,7 @@ class Exchange:
             if credentials is not None:
                 # First: an unauthenticated client learns nothing (not even which buckets
                 # exist), and a refused upload's body is never read (no 100 Continue).
-                self._body_check = sigv4.verify_request(head, credentials, now())
+                self._signatures = sigv4.verify_request(head, credentials, now())
             elif presigned.is_presigned(head):
                 # An expired presigned URL stops working even when signatures go unchecked.
                 presigned.check_not_expired(head, now())
@@ -131,8 +131,8 @@ class Exchange:
                 resolver, request, operation = self._pending
                 self._plan = plan(operation, request, resolver.resolve(request, operation))
             assert self._plan is not None, "prepare() makes a plan, a refusal or a pending plan"
-            if self._body_check is not None:
-                body = iter(self._body_check.verify_body(body))
+            if self._signatures is not None:
+                body = iter(self._signatures.check_signatures(body))
             outcome, response = execute(self._plan, self._store, body)
             return self._finish(response, outcome)
         except errors.S3Error as exc:

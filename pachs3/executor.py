@@ -32,7 +32,7 @@ from pachs3.backends.base import (
     refuse_unstorable,
 )
 from pachs3.core import errors, respond
-from pachs3.core.body import VerifiedBody, read_small_body
+from pachs3.core.body import CheckedPayload, read_small_body
 from pachs3.core.conditions import check_source_conditions, decide_read
 from pachs3.core.http import S3Response
 from pachs3.core.listing import ListingBuilder
@@ -283,12 +283,12 @@ def _walk_page(
 
 def _write_file(write: WriteFile, backend: Backend, body: Body) -> FileWritten:
     refuse_unstorable(backend, write.path)  # before any byte of the body is read
-    verified = VerifiedBody(write.body, body)
-    metadata = {**write.metadata, **verified.announced_checksum_headers()}
+    payload = CheckedPayload(write.body, body)
+    metadata = {**write.metadata, **payload.announced_checksum_headers()}
     info = backend.put_file(
-        write.ref, write.path, verified, metadata=metadata, if_absent=write.if_absent
+        write.ref, write.path, payload, metadata=metadata, if_absent=write.if_absent
     )
-    return FileWritten(info=info, checksums=verified.checksums_for_response())
+    return FileWritten(info=info, checksums=payload.checksums_for_response())
 
 
 def _copy_file(copy: CopyFile, backend: Backend, body: Body) -> FileCopied:

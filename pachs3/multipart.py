@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from pachs3.backends.base import Backend, CommitInfo, NotFound, refuse_unstorable
 from pachs3.core import errors
-from pachs3.core.body import VerifiedBody, read_small_body
+from pachs3.core.body import CheckedPayload, read_small_body
 from pachs3.core.conditions import check_source_conditions
 from pachs3.core.multipart import (
     PART_SIZES_KEY,
@@ -95,9 +95,9 @@ def _start_staging(backend: Backend, staging_repo: str, record: UploadRecord) ->
 
 def write_part(part: WritePart, backend: Backend, body: Body) -> PartWritten:
     _load_upload(backend, part.upload)
-    verified = VerifiedBody(part.body, body)
-    info = backend.put_file(part.upload.staging, part_path(part.part_number), verified)
-    return PartWritten(etag=info.etag, checksums=verified.checksums_for_response())
+    payload = CheckedPayload(part.body, body)
+    info = backend.put_file(part.upload.staging, part_path(part.part_number), payload)
+    return PartWritten(etag=info.etag, checksums=payload.checksums_for_response())
 
 
 def copy_part(part: CopyPart, backend: Backend, body: Body) -> PartCopied:

@@ -356,8 +356,8 @@ def refuse_unstorable(backend: object, path: str) -> None:
 
 
 class DigestedChunks(Protocol):
-    """Chunks that hash themselves on their way to a writer (the gateway's verified request
-    bodies do): a writer may take these digests instead of hashing the same bytes again.
+    """Chunks that hash themselves on their way to a writer (the gateway's checked payloads
+    do): a writer may take these digests instead of hashing the same bytes again.
 
     ``digested_algorithms`` is known before the iteration (``"md5"`` and hashlib names such as
     ``"sha256"``); ``payload_digest(name)`` is the raw digest over exactly the bytes yielded, and

@@ -1,6 +1,6 @@
-"""Request bodies on their way to a backend: de-framed, hashed and verified, lazily.
+"""Request bodies on their way to a backend: de-framed, hashed and checked, lazily.
 
-``VerifiedBody`` is what a backend's ``put_file`` consumes. It yields the payload chunk by chunk
+``CheckedPayload`` is what a backend's ``put_file`` consumes. It yields the payload chunk by chunk
 (aws-chunked framing removed) and, after the last chunk but *before* the iteration ends, checks
 every digest the client announced (Content-MD5, x-amz-checksum-* headers and trailers, a hex
 x-amz-content-sha256) and the length. A mismatch raises an S3 error out of the iteration, so the
@@ -23,8 +23,9 @@ MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 DeleteObjects from minio-py (numeric entities for every non-ASCII character) is ~2.5 MB."""
 
 
-class VerifiedBody:
-    """The payload of a request body; verified at its end. Iterate once."""
+class CheckedPayload:
+    """The payload of a request body, checked against its digests and length at its end (the
+    signature chain is ``core/sigv4``'s business, not this). Iterate once."""
 
     def __init__(self, spec: BodySpec, raw: Iterable[bytes]) -> None:
         self._spec = spec
@@ -34,7 +35,7 @@ class VerifiedBody:
             algorithms.append("sha256")
         self._algorithms = tuple(algorithms)
         self._tee: DigestTee | None = None
-        self._verified = False
+        self._checked = False
 
     def __iter__(self) -> Iterator[bytes]:
         spec = self._spec
@@ -64,7 +65,7 @@ class VerifiedBody:
             computed = base64.b64decode(tee.checksums["sha256"]).hex()
             if computed != spec.content_sha256:
                 raise errors.XAmzContentSHA256Mismatch()
-        self._verified = True
+        self._checked = True
 
     def close(self) -> None:
         close = getattr(self._raw, "close", None)
@@ -78,11 +79,11 @@ class VerifiedBody:
         return ("md5", *self._algorithms)
 
     def payload_digest(self, algorithm: str) -> bytes:
-        """The raw digest of the payload; only once it has been read whole and verified."""
-        if self._tee is None or not self._verified:
+        """The raw digest of the payload; only once it has been read whole and checked."""
+        if self._tee is None or not self._checked:
             # A store trusting a digest of a body that failed or was never read would file
             # bytes under the wrong address: refuse, even with assertions disabled.
-            raise RuntimeError("payload_digest() before the body was read whole and verified")
+            raise RuntimeError("payload_digest() before the body was read whole and checked")
         return self._tee.digest(algorithm)
 
     @property
@@ -110,7 +111,7 @@ def read_small_body(spec: BodySpec, raw: Iterable[bytes], limit: int = MAX_DOCUM
         raise errors.MaxMessageLengthExceeded()
     pieces: list[bytes] = []
     size = 0
-    for chunk in VerifiedBody(spec, raw):
+    for chunk in CheckedPayload(spec, raw):
         size += len(chunk)
         if size > limit:
             raise errors.MaxMessageLengthExceeded()

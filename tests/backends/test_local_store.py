@@ -224,16 +224,16 @@ def test_content_is_stored_once_by_its_sha256(store: LocalStore) -> None:
     assert os.listdir(store.path / "tmp") == []
 
 
-def test_a_verified_body_is_hashed_once_and_stored_at_the_same_address(
+def test_a_checked_payload_is_hashed_once_and_stored_at_the_same_address(
     store: LocalStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The gateway's VerifiedBody already hashed the payload (MD5 for the ETag, SHA-256 when the
+    """The gateway's CheckedPayload already hashed the payload (MD5 for the ETag, SHA-256 when the
     client signed it): the store takes those digests instead of hashing again, and the content
     lands exactly where hashing it itself would put it."""
     import hashlib
 
     from pachs3.backends.local import blobs as local_blobs
-    from pachs3.core.body import VerifiedBody
+    from pachs3.core.body import CheckedPayload
     from pachs3.core.plans import BodySpec
 
     data = os.urandom(600_000)  # spills to a temp file and becomes a blob file
@@ -254,17 +254,17 @@ def test_a_verified_body_is_hashed_once_and_stored_at_the_same_address(
 
     monkeypatch.setattr(local_blobs, "hashlib", CountingHashlib)
 
-    def signed(payload: bytes) -> VerifiedBody:
+    def signed(payload: bytes) -> CheckedPayload:
         spec = BodySpec(
             content_length=len(payload), content_sha256=hashlib.sha256(payload).hexdigest()
         )
-        return VerifiedBody(spec, [payload[:1000], payload[1000:]])
+        return CheckedPayload(spec, [payload[:1000], payload[1000:]])
 
     with commit(store, "r", "master") as info:
         verified = store.put_file(info.ref, "verified", signed(data))
         verified_small = store.put_file(info.ref, "verified-small", signed(small))
         assert hashers_made == []  # neither MD5 nor SHA-256 computed a second time
-        unsigned = VerifiedBody(BodySpec(content_length=len(data)), [data])
+        unsigned = CheckedPayload(BodySpec(content_length=len(data)), [data])
         store.put_file(info.ref, "unsigned", unsigned)
         assert hashers_made == ["sha256"]  # MD5 reused; the address still needs SHA-256
         plain = store.put_file(info.ref, "plain", [data])

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from pachs3.core import errors
-from pachs3.core.body import MAX_DOCUMENT_BYTES, VerifiedBody, read_small_body
+from pachs3.core.body import MAX_DOCUMENT_BYTES, CheckedPayload, read_small_body
 from pachs3.core.digests import checksum_b64
 from pachs3.core.plans import BodySpec
 
@@ -42,7 +42,7 @@ def test_a_plain_body_passes_through_and_is_checked(size: int) -> None:
         content_md5=md5_b64(DATA),
         checksums={"crc32": checksum_b64("crc32", DATA)},
     )
-    body = VerifiedBody(spec, pieces(DATA, size))
+    body = CheckedPayload(spec, pieces(DATA, size))
     assert b"".join(body) == DATA
     assert body.md5_hex == hashlib.md5(DATA, usedforsecurity=False).hexdigest()
     assert body.checksums_for_response() == {"crc32": checksum_b64("crc32", DATA)}
@@ -57,7 +57,7 @@ def test_a_mismatch_is_raised_after_the_last_byte_inside_the_iteration() -> None
     received: list[bytes] = []
 
     def consume() -> None:
-        for chunk in VerifiedBody(spec, pieces(DATA, 1000)):
+        for chunk in CheckedPayload(spec, pieces(DATA, 1000)):
             received.append(chunk)
 
     with pytest.raises(errors.BadDigest):
@@ -82,7 +82,7 @@ def test_a_mismatch_is_raised_after_the_last_byte_inside_the_iteration() -> None
 )
 def test_each_wrong_declaration_gets_its_s3_error(spec: BodySpec, error: type[Exception]) -> None:
     with pytest.raises(error):
-        list(VerifiedBody(spec, [DATA]))
+        list(CheckedPayload(spec, [DATA]))
 
 
 @pytest.mark.parametrize("piece", [1, 5, 1 << 16])
@@ -95,14 +95,14 @@ def test_aws_chunked_with_a_trailer_is_decoded_and_the_trailer_checked(piece: in
         decoded_length=len(DATA),
         trailer_names=("crc32",),
     )
-    assert b"".join(VerifiedBody(spec, pieces(framed, piece))) == DATA
+    assert b"".join(CheckedPayload(spec, pieces(framed, piece))) == DATA
     wrong = unsigned_chunked(DATA, 3000, {"x-amz-checksum-crc32": checksum_b64("crc32", b"x")})
     with pytest.raises(errors.BadDigest):
-        list(VerifiedBody(spec, pieces(wrong, piece)))
+        list(CheckedPayload(spec, pieces(wrong, piece)))
 
 
 def test_payload_digest_is_refused_before_the_body_was_read_and_verified() -> None:
-    body = VerifiedBody(BodySpec(content_length=3, content_md5=md5_b64(b"xyz")), [b"abc"])
+    body = CheckedPayload(BodySpec(content_length=3, content_md5=md5_b64(b"xyz")), [b"abc"])
     with pytest.raises(RuntimeError):
         body.payload_digest("md5")
     with pytest.raises(errors.BadDigest):

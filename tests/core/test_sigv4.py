@@ -161,7 +161,7 @@ def test_aws_documented_chunk_signatures_verify(trailers: bool, piece: int) -> N
     head, body = doc_chunked_request(trailers)
     context = verify_request(head, KEYS, DOC_TIME)
     assert context.streaming_signed
-    assert b"".join(context.verify_body(pieces(body, piece))) == body
+    assert b"".join(context.check_signatures(pieces(body, piece))) == body
 
 
 @pytest.mark.parametrize("trailers", [False, True])
@@ -201,7 +201,7 @@ def test_tampered_chunked_bodies_are_refused(trailers: bool, tamper: str) -> Non
         body = body[:at] + f"1;chunk-signature={first}\r\nx\r\n".encode() + body[at:]
     context = verify_request(head, KEYS, DOC_TIME)
     with pytest.raises((errors.SignatureDoesNotMatch, errors.IncompleteBody)):
-        for _ in context.verify_body(pieces(body, 4096)):
+        for _ in context.check_signatures(pieces(body, 4096)):
             pass
 
 
@@ -210,7 +210,7 @@ def test_a_missing_trailer_signature_is_refused() -> None:
     body = body.replace(f"x-amz-trailer-signature:{TRAILER_SIGNATURE}\r\n".encode(), b"")
     context = verify_request(head, KEYS, DOC_TIME)
     with pytest.raises(errors.SignatureDoesNotMatch):
-        list(context.verify_body([body]))
+        list(context.check_signatures([body]))
 
 
 @pytest.mark.parametrize("trailers", [False, True])
@@ -333,7 +333,7 @@ def test_botocore_streaming_trailer_upload_verifies() -> None:
     context = verify_request(head, KEYS, datetime.now(UTC))
     assert context.payload_hash == "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
     assert not context.streaming_signed
-    assert list(context.verify_body([body])) == [body]
+    assert list(context.check_signatures([body])) == [body]
 
 
 @pytest.mark.parametrize("method", ["get_object", "put_object", "delete_object", "head_object"])

@@ -41,14 +41,14 @@ def test_signed_chunked_bodies_verify_and_any_flip_is_caught(
     extra = {"x-amz-checksum-crc32": "AAAAAA=="} if trailers else {}
     body = sign_chunks(context, payload, sizes, extra)
     if flip is None:
-        assert b"".join(context.verify_body(pieces(body, piece))) == body
+        assert b"".join(context.check_signatures(pieces(body, piece))) == body
         return
     at = flip % len(body)
     tampered = body[:at] + bytes([body[at] ^ 0x01]) + body[at + 1 :]
     with pytest.raises(
         (errors.SignatureDoesNotMatch, errors.IncompleteBody, errors.InvalidChunkSizeError)
     ):
-        list(context.verify_body(pieces(tampered, piece)))
+        list(context.check_signatures(pieces(tampered, piece)))
 
 
 # ---------------------------------------------------------------------------------------------

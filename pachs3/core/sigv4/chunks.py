@@ -15,12 +15,12 @@ from pachs3.core import errors
 from pachs3.core.chunked import AwsChunkedDecoder, streaming_mode
 from pachs3.core.sigv4.canonical import EMPTY_SHA256, hmac_hex, utf8
 
-__all__ = ["ChunkSignatureVerifier", "verified_body"]
+__all__ = ["ChunkSignatureVerifier", "signature_checked"]
 
 _TRAILER_SIGNATURE: Final = "x-amz-trailer-signature"
 
 
-def verified_body(
+def signature_checked(
     raw: Iterable[bytes], verifier: ChunkSignatureVerifier, payload_hash: str
 ) -> Iterator[bytes]:
     """``raw`` passed through unchanged while a private decoder feeds ``verifier``; raises out

@@ -2,7 +2,7 @@
 
 The gateway accepts any credentials by default (DESIGN.md §6); when it is given keys it calls
 ``verify_request(head, credentials, now)`` before anything else and, for signed streaming
-uploads, passes the request body through ``SignatureContext.verify_body``.
+uploads, passes the request body through ``SignatureContext.check_signatures``.
 
 Two forms are verified (AWS S3 API reference, "Authenticating Requests (AWS Signature Version
 4)"):
@@ -58,7 +58,7 @@ from pachs3.core.sigv4.canonical import (
     signing_key,
     string_to_sign,
 )
-from pachs3.core.sigv4.chunks import ChunkSignatureVerifier, verified_body
+from pachs3.core.sigv4.chunks import ChunkSignatureVerifier, signature_checked
 
 __all__ = [
     "ALGORITHM",
@@ -123,7 +123,7 @@ class SignatureContext:
 
     ``payload_hash`` is what the canonical request carried: a hex SHA-256 (the body chain checks
     the bytes against ``x-amz-content-sha256``), ``UNSIGNED-PAYLOAD``, or a ``STREAMING-*``
-    value. For the signed streaming values the body must go through ``verify_body`` (or an
+    value. For the signed streaming values the body must go through ``check_signatures`` (or an
     aws-chunked decoder with ``chunk_verifier()`` as its listener).
     """
 
@@ -159,7 +159,7 @@ class SignatureContext:
             trailers=self.payload_hash.upper().endswith("-TRAILER"),
         )
 
-    def verify_body(self, raw: Iterable[bytes]) -> Iterator[bytes]:
+    def check_signatures(self, raw: Iterable[bytes]) -> Iterator[bytes]:
         """The raw request body, passed through unchanged while its chunk signatures are checked.
 
         For a request without chunk signatures this is ``raw`` itself. Otherwise each raw piece
@@ -172,7 +172,7 @@ class SignatureContext:
         verifier = self.chunk_verifier()
         if verifier is None:
             return iter(raw)
-        return verified_body(raw, verifier, self.payload_hash)
+        return signature_checked(raw, verifier, self.payload_hash)
 
 
 # ---------------------------------------------------------------------------------------------
