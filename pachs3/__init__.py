@@ -15,14 +15,18 @@ each is imported by the one module that adapts it, when first used.
 """
 
 from pachs3.backends.base import (
+    Absent,
     AlreadyExists,
     Backend,
     BackendError,
     BranchInfo,
     CommitInfo,
     CommitRef,
+    ConditionFailed,
     Conflict,
+    Expectation,
     FileInfo,
+    Matching,
     NotFound,
     NotSupported,
     PermissionDenied,
@@ -41,17 +45,21 @@ from pachs3.global_gateway import GlobalGateway
 __version__ = "0.1.0"
 
 __all__ = [
+    "Absent",
     "AlreadyExists",
     "Backend",
     "BackendError",
     "BranchInfo",
     "CommitInfo",
     "CommitRef",
+    "ConditionFailed",
     "Conflict",
+    "Expectation",
     "FileInfo",
     "GlobalGateway",
     "Job",
     "LocalStore",
+    "Matching",
     "MemoryBackend",
     "NotFound",
     "NotSupported",

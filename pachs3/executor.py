@@ -21,6 +21,7 @@ from pachs3.backends.base import (
     AlreadyExists,
     Backend,
     BackendError,
+    ConditionFailed,
     Conflict,
     NotFound,
     NotSupported,
@@ -186,6 +187,7 @@ NOT_FOUND_ERRORS: dict[str, type[errors.S3Error]] = {
 
 BACKEND_ERRORS: dict[type[BackendError], type[errors.S3Error]] = {
     AlreadyExists: errors.PreconditionFailed,  # only If-None-Match: * writes can meet it
+    ConditionFailed: errors.PreconditionFailed,  # If-Match (and a delete's size or time)
     Conflict: errors.OperationAborted,  # e.g. a write after the job's commit was finished
     NotSupported: errors.InvalidArgument,  # a key the backend cannot store
     PermissionDenied: errors.AccessDenied,
@@ -285,9 +287,7 @@ def _write_file(write: WriteFile, backend: Backend, body: Body) -> FileWritten:
     refuse_unstorable(backend, write.path)  # before any byte of the body is read
     payload = CheckedPayload(write.body, body)
     metadata = {**write.metadata, **payload.announced_checksum_headers()}
-    info = backend.put_file(
-        write.ref, write.path, payload, metadata=metadata, if_absent=write.if_absent
-    )
+    info = backend.put_file(write.ref, write.path, payload, metadata=metadata, expect=write.expect)
     return FileWritten(info=info, checksums=payload.checksums_for_response())
 
 

@@ -163,6 +163,7 @@ def compose_parts(compose: ComposeParts, uploads: Uploads, body: Body) -> PartsC
         [(staging, info.path) for info in chosen],
         etag=multipart_etag(chosen),
         metadata={**record.metadata, PART_SIZES_KEY: encode_part_sizes([p.size for p in chosen])},
+        expect=compose.expect,
     )
     outcome = PartsComposed(info=result)
     uploads.completed.remember(compose.upload, requested, outcome)

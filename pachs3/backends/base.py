@@ -23,7 +23,8 @@ Error family (the executor maps each to one S3 error in a table)::
 
     BackendError
     ├── NotFound          what was asked for does not exist (``.what`` says which kind)
-    ├── AlreadyExists     create of something that exists
+    ├── AlreadyExists     create of something that exists (also ``expect=Absent()``)
+    ├── ConditionFailed   a conditional change found another version than it expected
     ├── Conflict          the operation contradicts the state (e.g. write to a finished commit)
     ├── NotSupported      the backend cannot do this (e.g. a path it cannot represent)
     ├── PermissionDenied  the backend refuses the caller
@@ -40,7 +41,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol, cast, runtime_checkable
 
-# Re-exported (explicitly, for mypy): backends name commits with them, and stream with ByteStream.
+# Re-exported (explicitly, for mypy): backends name commits with them, stream with ByteStream,
+# and judge the expectations of conditional changes with them.
+from pachs3.core.expectations import Absent as Absent
+from pachs3.core.expectations import Expectation as Expectation
+from pachs3.core.expectations import Matching as Matching
+from pachs3.core.expectations import judge
 from pachs3.core.http import ByteStream as ByteStream
 from pachs3.core.refs import DEFAULT_PROJECT as DEFAULT_PROJECT
 from pachs3.core.refs import CommitRef as CommitRef
@@ -68,6 +74,10 @@ class AlreadyExists(BackendError):
     pass
 
 
+class ConditionFailed(BackendError):
+    pass
+
+
 class Conflict(BackendError):
     pass
 
@@ -86,6 +96,19 @@ class Unavailable(BackendError):
 
 class Truncated(BackendError):
     pass
+
+
+def check_expectation(expect: Expectation | None, path: str, current: FileInfo | None) -> None:
+    """Raise the error a conditional change meets when ``current`` (the file at ``path`` now,
+    or None) is not what ``expect`` wants. A backend calls it inside the transaction or lock
+    that makes the change, so that nothing can change the file in between."""
+    verdict = judge(expect, current)
+    if verdict == "exists":
+        raise AlreadyExists(f"file already exists: {path}")
+    if verdict == "missing":
+        raise NotFound("file", path)
+    if verdict == "differs":
+        raise ConditionFailed(f"file is not the version expected: {path}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -391,13 +414,15 @@ class FileWriter(Protocol):
         chunks: Iterable[bytes],
         *,
         metadata: Mapping[str, str] | None = None,
-        if_absent: bool = False,
+        expect: Expectation | None = None,
     ) -> FileInfo:
         """Store the bytes of ``chunks`` at ``path``, replacing any file there.
 
         The chunks are consumed one at a time (memory stays flat). If iterating them raises, the
-        exception propagates and nothing is stored. With ``if_absent``, AlreadyExists if the path
-        holds a file when the write would become visible (S3 ``If-None-Match: *``).
+        exception propagates and nothing is stored. ``expect`` is judged against the file at
+        ``path`` when the write becomes visible, atomically with it (``check_expectation``:
+        AlreadyExists, NotFound or ConditionFailed, and nothing is stored); a backend may also
+        judge it before consuming the chunks, to refuse early.
         """
         ...
 
@@ -428,10 +453,12 @@ class FileWriter(Protocol):
         *,
         etag: str,
         metadata: Mapping[str, str] | None = None,
+        expect: Expectation | None = None,
     ) -> FileInfo:
         """Concatenate ``sources`` in order into one new file (multipart completion).
 
         A metadata operation (no byte is copied); ``etag`` is recorded as the new file's etag.
+        ``expect`` is judged as ``put_file`` judges it.
         """
         ...
 

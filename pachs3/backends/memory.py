@@ -28,10 +28,12 @@ from .base import (
     CommitInfo,
     CommitRef,
     Conflict,
+    Expectation,
     FileInfo,
     NotFound,
     NotSupported,
     RepoInfo,
+    check_expectation,
 )
 
 __all__ = ["MemoryBackend"]
@@ -282,12 +284,12 @@ class MemoryBackend:
         chunks: Iterable[bytes],
         *,
         metadata: Mapping[str, str] | None = None,
-        if_absent: bool = False,
+        expect: Expectation | None = None,
     ) -> FileInfo:
         if not path:
             raise NotSupported("a file path cannot be empty")
         with self._lock:
-            self._check_put(ref, path, if_absent=if_absent)
+            self._check_put(ref, path, expect)
         md5 = hashlib.md5(usedforsecurity=False)
         received: list[bytes] = []
         for chunk in chunks:
@@ -296,7 +298,7 @@ class MemoryBackend:
                 md5.update(data)
                 received.append(data)
         with self._lock:
-            commit = self._check_put(ref, path, if_absent=if_absent)
+            commit = self._check_put(ref, path, expect)
             info = FileInfo(
                 path=path,
                 size=sum(len(c) for c in received),
@@ -352,11 +354,12 @@ class MemoryBackend:
         *,
         etag: str,
         metadata: Mapping[str, str] | None = None,
+        expect: Expectation | None = None,
     ) -> FileInfo:
         if not dst_path:
             raise NotSupported("a file path cannot be empty")
         with self._lock:
-            target = self._writable(dst)
+            target = self._check_put(dst, dst_path, expect)
             parts = [self._file(self._ref(ref), path) for ref, path in sources]
             info = FileInfo(
                 path=dst_path,
@@ -400,10 +403,11 @@ class MemoryBackend:
             raise Conflict(f"commit {ref.repo}@{commit.info.id} is finished; it cannot be written")
         return commit
 
-    def _check_put(self, ref: CommitRef, path: str, *, if_absent: bool) -> _Commit:
+    def _check_put(self, ref: CommitRef, path: str, expect: Expectation | None) -> _Commit:
         commit = self._writable(ref)
-        if if_absent and commit.get(path) is not None:
-            raise AlreadyExists(f"file already exists: {path}")
+        if expect is not None:
+            current = commit.get(path)
+            check_expectation(expect, path, None if current is None else current.info)
         return commit
 
     @staticmethod

@@ -1,7 +1,7 @@
-"""Conditional requests: ``If-*`` on GET/HEAD, ``x-amz-copy-source-if-*`` on copies, and the
-``If-None-Match`` / ``If-Match`` of conditional writes. Pure: header strings and the object's
-ETag and time in, a verdict or an ``S3Error`` out. ``decide_read`` joins the verdict with the
-range and part number: what a GET or HEAD answers for one version of a file.
+"""Conditional requests: ``If-*`` on GET/HEAD and ``x-amz-copy-source-if-*`` on copies. Pure:
+header strings and the object's ETag and time in, a verdict or an ``S3Error`` out.
+``decide_read`` joins the verdict with the range and part number: what a GET or HEAD answers for
+one version of a file. (Conditional writes and deletes: ``core/expectations.py``.)
 
 Read precedence is RFC 9110 §13.2.2 with S3's documented pairings (GetObject/HeadObject API):
 
@@ -12,9 +12,8 @@ Read precedence is RFC 9110 §13.2.2 with S3's documented pairings (GetObject/He
    not evaluated. ("If-None-Match false and If-Modified-Since true: 304.")
 4. else ``If-Modified-Since``: not modified after the date -> 304.
 
-ETag lists are comma-separated, ``*`` matches any existing object, and comparison is weak
-(``W/"x"`` equals ``"x"``), as S3 does. Quotes are optional: s3transfer echoes the quoted ETag
-from HEAD, but Hadoop S3A (and so pyspark) and hand-written clients send it bare.
+ETag lists are matched as S3 does (``core/etags.py``: comma-separated, ``*``, weak comparison,
+quotes optional).
 
 Dates are compared at whole seconds, because ``Last-Modified`` is sent without fractions: a
 client that echoes ``Last-Modified`` in ``If-Modified-Since`` must get its 304 even when the
@@ -29,7 +28,8 @@ from typing import Literal
 
 from pachs3.core import errors
 from pachs3.core.dates import parse_http_date, to_utc
-from pachs3.core.errors import NoSuchKey, NotImplementedByGateway, PreconditionFailed
+from pachs3.core.errors import PreconditionFailed
+from pachs3.core.etags import etag_matches
 from pachs3.core.http import ByteStream
 from pachs3.core.multipart import PART_SIZES_KEY, decode_part_sizes, part_span
 from pachs3.core.outcomes import FileRead
@@ -43,37 +43,12 @@ __all__ = [
     "check_copy_source_conditions",
     "check_read_conditions",
     "check_source_conditions",
-    "check_write_conditions",
     "decide_read",
     "etag_matches",
     "read_verdict",
 ]
 
 ReadVerdict = Literal["ok", "not-modified"]
-
-
-def _opaque(tag: str) -> str:
-    """An entity tag without weakness prefix and quotes: ``W/"abc"`` -> ``abc``."""
-    tag = tag.strip()
-    if tag[:2] in ("W/", "w/"):
-        tag = tag[2:].lstrip()
-    if len(tag) >= 2 and tag[0] == '"' and tag[-1] == '"':
-        tag = tag[1:-1]
-    return tag
-
-
-def etag_matches(header: str, etag: str) -> bool:
-    """Whether an ``If-Match``/``If-None-Match`` list names ``etag`` (or is ``*``).
-
-    ``etag`` may be quoted or not. S3 ETags never contain commas, so splitting the list on
-    commas is exact for every tag that could match.
-    """
-    mine = _opaque(etag)
-    for item in header.split(","):
-        candidate = item.strip()
-        if candidate == "*" or (candidate and _opaque(candidate) == mine):
-            return True
-    return False
 
 
 def _seconds(dt: datetime) -> datetime:
@@ -158,38 +133,6 @@ def check_copy_source_conditions(
     )
     if verdict != "ok":
         raise PreconditionFailed()
-
-
-def check_write_conditions(
-    *,
-    if_match: str | None,
-    if_none_match: str | None,
-    current_etag: str | None,
-) -> None:
-    """Conditional writes (PutObject, CompleteMultipartUpload, CopyObject destination).
-
-    ``current_etag`` is the ETag of the object the write would replace, ``None`` if there is
-    none. S3's rules (conditional-writes docs):
-
-    - ``If-None-Match: *`` and the key exists -> 412 (obstore ``PutMode.Create``, S3A
-      ``fs.s3a.create.conditional.enabled``; clients.md §3 item 24). S3 accepts only ``*``
-      here; any other value is 501 ``NotImplemented``.
-    - ``If-Match: <etag>`` and the key is missing -> 404 ``NoSuchKey``; present with another
-      ETag -> 412.
-    """
-    if if_none_match is not None:
-        if if_none_match.strip() != "*":
-            raise NotImplementedByGateway(
-                "A header you provided implies functionality that is not implemented: "
-                "If-None-Match on a write accepts only '*'."
-            )
-        if current_etag is not None:
-            raise PreconditionFailed()
-    if if_match is not None:
-        if current_etag is None:
-            raise NoSuchKey()
-        if not etag_matches(if_match, current_etag):
-            raise PreconditionFailed()
 
 
 def read_verdict(conditions: ReadConditions, info: FileInfo) -> ReadVerdict:

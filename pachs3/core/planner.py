@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pachs3.core import documents, errors, headers
+from pachs3.core.expectations import Expectation, write_expectation
 from pachs3.core.layout import Layout
 from pachs3.core.listing.params import list_objects_plan, list_uploads_plan
 from pachs3.core.plans import (
@@ -182,19 +183,19 @@ def _put_object(request: S3Request, layout: Layout) -> Plan:
     key = _key(request)
     if request.header("x-amz-copy-source") is not None:
         return _copy_object(request, layout, bucket.ref, bucket.name, key)
-    if_none_match = request.header("if-none-match")
-    if if_none_match is not None and if_none_match.strip() != "*":
-        raise errors.NotImplementedByGateway(
-            "Only If-None-Match: * is supported on writes.", resource=request.resource
-        )
     return WriteFile(
         ref=bucket.ref,
         bucket=bucket.name,
         path=key,
         body=headers.body_spec(request),
         metadata=headers.object_metadata(request),
-        if_absent=if_none_match is not None,
+        expect=_write_expectation(request),
     )
+
+
+def _write_expectation(request: S3Request) -> Expectation | None:
+    """``If-Match`` / ``If-None-Match`` of a write, refused before its body is read."""
+    return write_expectation(request.header("if-match"), request.header("if-none-match"))
 
 
 def _copy_object(
@@ -282,7 +283,12 @@ def _upload_part(request: S3Request, layout: Layout) -> Plan:
 
 def _complete_upload(request: S3Request, layout: Layout) -> Plan:
     upload, dst = _upload(request, layout)
-    return ComposeParts(upload=upload, dst=dst, body=headers.body_spec(request))
+    return ComposeParts(
+        upload=upload,
+        dst=dst,
+        body=headers.body_spec(request),
+        expect=_write_expectation(request),
+    )
 
 
 def _abort_upload(request: S3Request, layout: Layout) -> Plan:

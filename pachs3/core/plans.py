@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pachs3.core.expectations import Expectation
 from pachs3.core.refs import CommitRef
 
 Framing = Literal["plain", "aws-chunked"]
@@ -132,7 +133,8 @@ class WriteFile:
     path: str
     body: BodySpec
     metadata: Mapping[str, str] = field(default_factory=dict)
-    if_absent: bool = False
+    expect: Expectation | None = None
+    """``If-None-Match: *`` / ``If-Match``: judged by the backend as it writes."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -195,6 +197,7 @@ class ComposeParts:
     upload: UploadRef
     dst: CommitRef
     body: BodySpec
+    expect: Expectation | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

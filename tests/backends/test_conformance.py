@@ -18,6 +18,7 @@ import pytest
 
 from pachs3.backends import (
     DEFAULT_PROJECT,
+    Absent,
     AlreadyExists,
     Backend,
     BackendError,
@@ -610,15 +611,15 @@ def test_put_if_absent(backend: Backend) -> None:
     finished_commit(backend, {"inherited": b"1"})
     info = backend.start_commit(REPO, "master")
     ref = info.ref
-    put(backend, ref, "new", b"first", if_absent=True)
+    put(backend, ref, "new", b"first", expect=Absent())
     with pytest.raises(AlreadyExists):
-        put(backend, ref, "new", b"second", if_absent=True)
+        put(backend, ref, "new", b"second", expect=Absent())
     with pytest.raises(AlreadyExists):
-        put(backend, ref, "inherited", b"second", if_absent=True)
+        put(backend, ref, "inherited", b"second", expect=Absent())
     assert read(backend, ref, "new") == b"first"
     assert read(backend, ref, "inherited") == b"1"
     backend.delete_file(ref, "inherited")
-    put(backend, ref, "inherited", b"again", if_absent=True)
+    put(backend, ref, "inherited", b"again", expect=Absent())
     assert read(backend, ref, "inherited") == b"again"
 
 
@@ -627,7 +628,7 @@ def test_if_absent_checks_before_consuming_nothing_is_stored(
 ) -> None:
     put(backend, oref, "f", b"1")
     with pytest.raises(AlreadyExists):
-        backend.put_file(oref, "f", iter([b"2" * 1000]), if_absent=True)
+        backend.put_file(oref, "f", iter([b"2" * 1000]), expect=Absent())
     assert read(backend, oref, "f") == b"1"
 
 

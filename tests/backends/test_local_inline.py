@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from pachs3.backends import (
+    Absent,
     AlreadyExists,
     CommitRef,
     Conflict,
@@ -132,7 +133,7 @@ def test_a_failed_or_refused_small_write_stores_nothing(store: LocalStore) -> No
         store.put_file(info.ref, "f", failing())
     store.put_file(info.ref, "f", [b"first"])
     with pytest.raises(AlreadyExists):
-        store.put_file(info.ref, "f", [b"second"], if_absent=True)
+        store.put_file(info.ref, "f", [b"second"], expect=Absent())
     store.finish_commit("r", info.id)
     with pytest.raises(Conflict):
         store.put_file(info.ref, "g", [b"late"])

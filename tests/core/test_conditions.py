@@ -1,4 +1,5 @@
-"""Conditional reads, copies and writes, and the date helpers they rest on."""
+"""Conditional reads and copies, and the date helpers they rest on (writes and deletes:
+test_expectations.py)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,13 @@ import pytest
 from pachs3.core.conditions import (
     check_copy_source_conditions,
     check_read_conditions,
-    check_write_conditions,
     decide_read,
     etag_matches,
 )
 from pachs3.core.dates import format_http_date, format_iso8601, parse_http_date, to_utc
 from pachs3.core.errors import (
     InvalidPartNumber,
-    NoSuchKey,
     PreconditionFailed,
-    S3Error,
 )
 from pachs3.core.multipart import PART_SIZES_KEY, decode_part_sizes, encode_part_sizes
 from pachs3.core.plans import ReadConditions, ReadFile
@@ -157,40 +155,6 @@ def test_copy_source_conditions(
             check()
     else:
         check()
-
-
-@pytest.mark.parametrize(
-    ("if_match", "if_none_match", "current", "error"),
-    [
-        (None, None, None, None),
-        (None, None, ETAG, None),
-        (None, "*", None, None),  # obstore PutMode.Create on a new key
-        (None, "*", ETAG, "PreconditionFailed"),  # ... on an existing key
-        (None, " * ", ETAG, "PreconditionFailed"),
-        (None, f'"{ETAG}"', ETAG, "NotImplemented"),  # only * is supported on writes
-        (f'"{ETAG}"', None, ETAG, None),
-        (ETAG, None, ETAG, None),
-        (OTHER, None, ETAG, "PreconditionFailed"),
-        (ETAG, None, None, "NoSuchKey"),
-        ("*", None, ETAG, None),
-        ("*", None, None, "NoSuchKey"),
-    ],
-)
-def test_write_conditions(
-    if_match: str | None, if_none_match: str | None, current: str | None, error: str | None
-) -> None:
-    def check() -> None:
-        check_write_conditions(if_match=if_match, if_none_match=if_none_match, current_etag=current)
-
-    if error is None:
-        check()
-    else:
-        with pytest.raises(S3Error) as caught:
-            check()
-        assert caught.value.code == error
-    if error == "NoSuchKey":
-        with pytest.raises(NoSuchKey):
-            check()
 
 
 @pytest.mark.parametrize(

@@ -377,6 +377,54 @@ def test_multipart_semantics(pair: tuple[Any, Any]) -> None:
     same(pair, call)
 
 
+def _attempt(write: Callable[[], Any]) -> Any:
+    """The ETag a write answered, or its error code."""
+    try:
+        return write()["ETag"]
+    except ClientError as exc:
+        return exc.response["Error"]["Code"]
+
+
+def test_conditional_puts(pair: tuple[Any, Any]) -> None:
+    """PutObject with If-Match (the ETag, an old one, a missing key) and If-None-Match: *."""
+
+    def call(client: Any) -> Any:
+        first = client.put_object(Bucket="out", Key="c", Body=b"1")["ETag"]
+        results = [
+            _attempt(lambda cond=cond: client.put_object(Bucket="out", Key="c", Body=b"2", **cond))
+            for cond in (
+                {"IfMatch": first},
+                {"IfMatch": first},  # the object changed since
+                {"IfMatch": first.strip('"')},
+                {"IfNoneMatch": "*"},
+            )
+        ]
+        results.append(
+            _attempt(lambda: client.put_object(Bucket="out", Key="no", Body=b"x", IfMatch=first))
+        )
+        results.append(client.get_object(Bucket="out", Key="c")["Body"].read())
+        results.append([o["Key"] for o in client.list_objects_v2(Bucket="out")["Contents"]])
+        return results
+
+    same(pair, call)
+
+
+def test_complete_multipart_if_none_match_star(pair: tuple[Any, Any]) -> None:
+    def call(client: Any) -> Any:
+        client.put_object(Bucket="out", Key="m", Body=b"there")
+        upload = client.create_multipart_upload(Bucket="out", Key="m")["UploadId"]
+        etag = client.upload_part(Bucket="out", Key="m", UploadId=upload, PartNumber=1, Body=b"p")
+        parts = {"Parts": [{"PartNumber": 1, "ETag": etag["ETag"]}]}
+        refused = _attempt(
+            lambda: client.complete_multipart_upload(
+                Bucket="out", Key="m", UploadId=upload, MultipartUpload=parts, IfNoneMatch="*"
+            )
+        )
+        return refused, client.get_object(Bucket="out", Key="m")["Body"].read()
+
+    same(pair, call)
+
+
 # ---------------------------------------------------------------------------------------------
 # Where moto is not AWS: pachs3 is checked against AWS's documented behaviour instead.
 
@@ -430,3 +478,26 @@ def test_range_in_another_unit_is_ignored(pair: tuple[Any, Any]) -> None:
     got = ours.get_object(Bucket="labresults", Key="z.bin", Range="items=0-3")
     assert got["ResponseMetadata"]["HTTPStatusCode"] == 200
     assert got["Body"].read() == FILES["z.bin"]
+
+
+def test_conditional_writes_moto_does_not_check(pair: tuple[Any, Any]) -> None:
+    """AWS refuses If-None-Match with an ETag on a write (501 NotImplemented,
+    aws-sdk-ruby#3144) and checks If-Match on CompleteMultipartUpload (API reference: 412 when
+    the ETag differs); moto 5.2 ignores both and writes."""
+    ours, _moto = pair
+    ours.put_object(Bucket="out", Key="w", Body=b"old")
+    etag = ours.head_object(Bucket="out", Key="w")["ETag"]
+    assert (
+        _attempt(lambda: ours.put_object(Bucket="out", Key="w", Body=b"new", IfNoneMatch=etag))
+        == "NotImplemented"
+    )
+    upload = ours.create_multipart_upload(Bucket="out", Key="w")["UploadId"]
+    part = ours.upload_part(Bucket="out", Key="w", UploadId=upload, PartNumber=1, Body=b"p")
+    parts = {"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]}
+    refused = _attempt(
+        lambda: ours.complete_multipart_upload(
+            Bucket="out", Key="w", UploadId=upload, MultipartUpload=parts, IfMatch='"0123"'
+        )
+    )
+    assert refused == "PreconditionFailed"
+    assert ours.get_object(Bucket="out", Key="w")["Body"].read() == b"old"

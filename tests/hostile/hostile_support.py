@@ -25,6 +25,7 @@ from pachs3.backends.base import (
     ByteStream,
     CommitInfo,
     CommitRef,
+    Expectation,
     FileInfo,
     RepoInfo,
     Unavailable,
@@ -439,12 +440,12 @@ class FaultyBackend:
         chunks: Iterable[bytes],
         *,
         metadata: Mapping[str, str] | None = None,
-        if_absent: bool = False,
+        expect: Expectation | None = None,
     ) -> FileInfo:
         self._maybe_fail("put_file")
         if self.plan.write_after is not None:
             chunks = _failing_chunks(chunks, self.plan)
-        return self.inner.put_file(ref, path, chunks, metadata=metadata, if_absent=if_absent)
+        return self.inner.put_file(ref, path, chunks, metadata=metadata, expect=expect)
 
     def delete_file(self, ref: CommitRef, path: str) -> bool:
         self._maybe_fail("delete_file")
@@ -470,9 +471,12 @@ class FaultyBackend:
         *,
         etag: str,
         metadata: Mapping[str, str] | None = None,
+        expect: Expectation | None = None,
     ) -> FileInfo:
         self._maybe_fail("compose_file")
-        return self.inner.compose_file(dst, dst_path, sources, etag=etag, metadata=metadata)
+        return self.inner.compose_file(
+            dst, dst_path, sources, etag=etag, metadata=metadata, expect=expect
+        )
 
     def close(self) -> None:
         self.inner.close()

@@ -17,6 +17,7 @@ import pytest
 from pfs_double import PFSServer
 
 from pachs3.backends.base import (
+    Absent,
     AlreadyExists,
     BackendError,
     CommitRef,
@@ -424,7 +425,7 @@ def test_if_absent_is_checked_again_when_the_upload_ends(
         yield b"writer"
 
     with pytest.raises(AlreadyExists):
-        pfs.put_file(oref, "race", body(), if_absent=True)
+        pfs.put_file(oref, "race", body(), expect=Absent())
     assert read(pfs, oref, "race") == b"won"
 
 

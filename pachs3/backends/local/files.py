@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager as ContextManager
 from contextlib import closing
 from itertools import islice
 
-from ..base import AlreadyExists, CommitRef, Conflict, FileInfo, NotFound
+from ..base import CommitRef, Conflict, Expectation, FileInfo, NotFound, check_expectation
 from . import schema as sql
 from .blobs import BlobStore, Staged, decode_segments, encode_segments
 from .database import Database, from_us, now_us
@@ -116,16 +116,16 @@ class FileStore:
         chunks: Iterable[bytes],
         *,
         metadata: Mapping[str, str] | None = None,
-        if_absent: bool = False,
+        expect: Expectation | None = None,
     ) -> FileInfo:
         key = file_key(path)
         meta = encode_meta(metadata)
         staged = self._blobs.stage(
-            chunks, before_spill=lambda: self._precheck_put(ref, key, if_absent=if_absent)
+            chunks, before_spill=lambda: self._precheck_put(ref, key, expect)
         )
         try:
             with self._db.write() as con:
-                commit = self._check_put(con, ref, key, if_absent=if_absent)
+                commit = self._check_put(con, ref, key, expect)
                 self._store_content(con, staged)
                 entry = put_entry(key, staged, now_us(), commit.seq, meta)
                 con.execute(sql.INSERT_ENTRY, (commit.own_layer, *entry))
@@ -133,12 +133,12 @@ class FileStore:
             self._blobs.release(staged)
         return self._file_info(entry)
 
-    def _precheck_put(self, ref: CommitRef, key: bytes, *, if_absent: bool) -> None:
+    def _precheck_put(self, ref: CommitRef, key: bytes, expect: Expectation | None) -> None:
         """Refuse a large upload that cannot succeed before receiving the rest of it. A small
         one is not checked twice: the check inside the write transaction is the one that
         counts, and a statement here would cost a small PUT about a tenth of its time."""
         with self._db.connection() as con:
-            self._check_put(con, ref, key, if_absent=if_absent)
+            self._check_put(con, ref, key, expect)
 
     def _store_content(self, con: sqlite3.Connection, staged: Staged) -> None:
         """Make the staged content available, inside the write transaction of its entry."""
@@ -231,10 +231,11 @@ class FileStore:
         *,
         etag: str,
         metadata: Mapping[str, str] | None = None,
+        expect: Expectation | None = None,
     ) -> FileInfo:
         key = file_key(dst_path)
         with self._db.write() as con:
-            target = writable(con, dst)
+            target = self._check_put(con, dst, key, expect)
             commits: dict[CommitRef, CommitRow] = {}
             segments = []
             size = 0
@@ -259,11 +260,14 @@ class FileStore:
 
     @staticmethod
     def _check_put(
-        con: sqlite3.Connection, ref: CommitRef, key: bytes, *, if_absent: bool
+        con: sqlite3.Connection, ref: CommitRef, key: bytes, expect: Expectation | None
     ) -> FileCommit:
+        """The open commit ``ref`` names, once ``expect`` holds for its file at ``key``. Inside
+        the write transaction of the change, this is the check that counts."""
         commit, existing = find_file(con, ref, key, writing=True)
-        if if_absent and existing is not None:
-            raise AlreadyExists(f"file already exists: {decode_path(key)}")
+        if expect is not None:
+            current = None if existing is None else _version(existing)
+            check_expectation(expect, decode_path(key), current)
         return commit
 
     def _file_info(self, entry: Entry) -> FileInfo:
@@ -291,6 +295,20 @@ class FileStore:
             if found is not None:
                 self._commit_ids[seq] = commit_id
         return commit_id
+
+
+def _version(entry: Entry) -> FileInfo:
+    """What an expectation is judged on (ETag, size, time), without the lookup of the commit id
+    that ``FileStore._file_info`` may need: a check inside a write transaction asks nothing else."""
+    assert entry.size is not None  # not a tombstone
+    assert entry.modified_us is not None
+    return FileInfo(
+        path=decode_path(entry.path),
+        size=entry.size,
+        etag=_etag(entry),
+        modified=from_us(entry.modified_us),
+        commit="",
+    )
 
 
 def _etag(entry: Entry) -> str:

@@ -15,18 +15,25 @@ from typing import Any
 from python_pachyderm.proto.v2.pfs import pfs_pb2
 
 from ..base import (
-    AlreadyExists,
     BackendError,
     CommitRef,
     Conflict,
+    Expectation,
     FileInfo,
+    NotFound,
     NotSupported,
+    check_expectation,
 )
+from ..path_locks import PathLocks
 from .known import CommitFiles
 from .paths import key_problem, meta_path, pfs_path
 from .reads import ReadLayer, _recorded_info
 from .records import MetaRecord
 from .rpc import _DIR, _FILE, UPLOAD_CHUNK, _now, _split
+
+_PATH_LOCKS = PathLocks()
+"""PFS has no conditional write: this process's changes of one path are serialized from their
+last check until they are visible (one set for every backend object of the process)."""
 
 
 class WriteLayer(ReadLayer):
@@ -87,13 +94,6 @@ class WriteLayer(ReadLayer):
                 )
             break
         return current is not None
-
-    def _exists_now(
-        self, ref: CommitRef, commit_id: str, owned: CommitFiles | None, key: str
-    ) -> bool:
-        if owned is not None and owned.complete:
-            return owned.has(key)
-        return self._raw_file(ref.repo, commit_id, pfs_path(key), ref.project) is not None
 
     # ----------------------------------------------------------------------------------------
     # ModifyFile messages
@@ -176,19 +176,23 @@ class WriteLayer(ReadLayer):
         chunks: Iterable[bytes],
         *,
         metadata: Mapping[str, str] | None = None,
-        if_absent: bool = False,
+        expect: Expectation | None = None,
     ) -> FileInfo:
         problem = key_problem(path)
         if problem is not None:
             raise NotSupported(problem)  # before a byte of the body is read
         commit_id, owned = self._writable(ref)
-        if self._claim(ref, commit_id, owned, path) and if_absent:
+        self._claim(ref, commit_id, owned, path)
+        try:
+            self._check_expect(expect, ref, commit_id, path)  # before a byte of the body
+        except BackendError:
             if owned is not None:
                 owned.release(path)
-            raise AlreadyExists(f"file already exists: {path}")
+            raise
         md5 = hashlib.md5(usedforsecurity=False)
         size = 0
         target = pfs_path(path)
+        serial = _PATH_LOCKS.claim(ref.repo, commit_id, path)
 
         def body() -> Iterator[Any]:
             nonlocal size
@@ -200,9 +204,10 @@ class WriteLayer(ReadLayer):
                 md5.update(data)
                 size += len(data)
                 yield from (self._add(target, piece) for piece in _split(data, UPLOAD_CHUNK))
-            # PFS has no conditional write: look again now that the body is in.
-            if if_absent and self._exists_now(ref, commit_id, owned, path):
-                raise AlreadyExists(f"file already exists: {path}")
+            # PFS has no conditional write: look again now that the body is in, and keep the
+            # path until the object and its record are written (path_locks.py).
+            serial.take()
+            self._check_expect(expect, ref, commit_id, path)
 
         def record() -> MetaRecord:
             digest = md5.hexdigest()
@@ -215,7 +220,26 @@ class WriteLayer(ReadLayer):
                 metadata=dict(metadata or {}),
             )
 
-        return self._write(ref, commit_id, owned, path, body=body(), record_of=record)
+        with serial:
+            return self._write(ref, commit_id, owned, path, body=body(), record_of=record)
+
+    def _check_expect(
+        self, expect: Expectation | None, ref: CommitRef, commit_id: str, key: str
+    ) -> None:
+        """Judge a conditional change against the file at ``key`` now (what this backend wrote
+        to a commit it owns, else pachd's)."""
+        if expect is None:
+            return
+        try:
+            _, current = self._lookup(
+                CommitRef(repo=ref.repo, id=commit_id, project=ref.project), key
+            )
+        except NotFound as exc:
+            if exc.what != "file":
+                raise
+            check_expectation(expect, key, None)
+        else:
+            check_expectation(expect, key, current)
 
     def delete_file(self, ref: CommitRef, path: str) -> bool:
         commit_id, owned = self._writable(ref)
@@ -283,6 +307,7 @@ class WriteLayer(ReadLayer):
         *,
         etag: str,
         metadata: Mapping[str, str] | None = None,
+        expect: Expectation | None = None,
     ) -> FileInfo:
         problem = key_problem(dst_path)
         if problem is not None:
@@ -303,19 +328,27 @@ class WriteLayer(ReadLayer):
             for number, (ref, ref_id, path, _) in enumerate(parts)
         ]
         total = sum(size for *_, size in parts)
-        return self._write(
-            dst,
-            commit_id,
-            owned,
-            dst_path,
-            earlier=copies[:-1],
-            body=iter(copies[-1] if copies else [self._add(target, b"")]),
-            record_of=lambda: MetaRecord(
-                etag=etag,
-                md5=None,
-                size=total,
-                modified=_now(),
-                commit=commit_id,
-                metadata=dict(metadata or {}),
-            ),
-        )
+        with _PATH_LOCKS.claim(dst.repo, commit_id, dst_path) as serial:
+            serial.take()
+            try:
+                self._check_expect(expect, dst, commit_id, dst_path)
+            except BackendError:
+                if owned is not None:
+                    owned.release(dst_path)
+                raise
+            return self._write(
+                dst,
+                commit_id,
+                owned,
+                dst_path,
+                earlier=copies[:-1],
+                body=iter(copies[-1] if copies else [self._add(target, b"")]),
+                record_of=lambda: MetaRecord(
+                    etag=etag,
+                    md5=None,
+                    size=total,
+                    modified=_now(),
+                    commit=commit_id,
+                    metadata=dict(metadata or {}),
+                ),
+            )
