@@ -302,7 +302,7 @@ def _copy_file(copy: CopyFile, backend: Backend, body: Body) -> FileCopied:
 
 
 def _delete_file(delete: DeleteFile, backend: Backend, body: Body) -> FileDeleted:
-    backend.delete_file(delete.ref, delete.path)
+    backend.delete_file(delete.ref, delete.path, expect=delete.expect)
     return FileDeleted()
 
 
@@ -310,14 +310,16 @@ def _delete_files(delete: DeleteFiles, backend: Backend, body: Body) -> FilesDel
     request = parse_delete_objects(read_small_body(delete.body, body))
     deleted: list[str] = []
     failed: list[DeleteFailure] = []
-    for key, _version in request.objects:
+    for position, (key, _version) in enumerate(request.objects):
         try:
-            backend.delete_file(delete.ref, key)
+            backend.delete_file(delete.ref, key, expect=request.conditions.get(position))
         except BackendError as exc:
             error = s3_error_for(exc)
             failed.append(DeleteFailure(key=key, code=error.code, message=error.detail))
         else:
             # A key that did not exist is reported as deleted, as AWS does: S3A deletes
-            # directory markers that may not exist (clients.md §5.16).
+            # directory markers that may not exist (clients.md §5.16). A failed condition is
+            # an <Error> entry (PreconditionFailed; NoSuchKey for an ETag and no object), as
+            # AWS's conditional deletes answer.
             deleted.append(key)
     return FilesDeleted(deleted=tuple(deleted), failed=tuple(failed), quiet=request.quiet)

@@ -426,8 +426,12 @@ class FileWriter(Protocol):
         """
         ...
 
-    def delete_file(self, ref: CommitRef, path: str) -> bool:
-        """Remove ``path`` (a file, not a directory tree); False if there was no such file."""
+    def delete_file(self, ref: CommitRef, path: str, *, expect: Expectation | None = None) -> bool:
+        """Remove ``path`` (a file, not a directory tree); False if there was no such file.
+
+        ``expect`` (a conditional delete) is judged against the file atomically with the
+        removal, as ``put_file`` judges it; nothing is removed when it fails.
+        """
         ...
 
     def copy_file(

@@ -311,10 +311,12 @@ class MemoryBackend:
             commit.changes[path] = _File(info, tuple(received))
             return info
 
-    def delete_file(self, ref: CommitRef, path: str) -> bool:
+    def delete_file(self, ref: CommitRef, path: str, *, expect: Expectation | None = None) -> bool:
         with self._lock:
             commit = self._writable(ref)
-            if commit.get(path) is None:
+            current = commit.get(path)
+            check_expectation(expect, path, None if current is None else current.info)
+            if current is None:
                 return False
             if path in commit.base:
                 commit.changes[path] = None

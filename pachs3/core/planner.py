@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pachs3.core import documents, errors, headers
-from pachs3.core.expectations import Expectation, write_expectation
+from pachs3.core.expectations import Expectation, delete_expectation, write_expectation
 from pachs3.core.layout import Layout
 from pachs3.core.listing.params import list_objects_plan, list_uploads_plan
 from pachs3.core.plans import (
@@ -227,7 +227,12 @@ def _copy_object(
 
 def _delete_object(request: S3Request, layout: Layout) -> Plan:
     bucket = layout.writable(_bucket(request))
-    return DeleteFile(ref=bucket.ref, bucket=bucket.name, path=_key(request))
+    expect = delete_expectation(
+        if_match=request.header("if-match"),
+        size=request.header("x-amz-if-match-size"),
+        modified=request.header("x-amz-if-match-last-modified-time"),
+    )
+    return DeleteFile(ref=bucket.ref, bucket=bucket.name, path=_key(request), expect=expect)
 
 
 def _create_upload(request: S3Request, layout: Layout) -> Plan:

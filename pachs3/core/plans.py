@@ -155,6 +155,8 @@ class DeleteFile:
     ref: CommitRef
     bucket: str
     path: str
+    expect: Expectation | None = None
+    """``If-Match``, ``x-amz-if-match-size``, ``x-amz-if-match-last-modified-time``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

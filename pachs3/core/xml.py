@@ -19,20 +19,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
 from xml.parsers import expat
 
 import xmltodict
 
-from pachs3.core.dates import format_iso8601
+from pachs3.core.dates import format_iso8601, parse_http_date
 from pachs3.core.errors import (
     InvalidArgument,
     InvalidPartOrder,
     MalformedXML,
     MaxMessageLengthExceeded,
 )
+from pachs3.core.expectations import Matching
 
 __all__ = [
     "MAX_COMPLETE_MULTIPART_BYTES",
@@ -209,6 +210,9 @@ class DeleteRequest:
     objects: tuple[tuple[str, str | None], ...]
     """``(key, version_id)`` pairs in request order."""
     quiet: bool
+    conditions: Mapping[int, Matching] = field(default_factory=dict)
+    """What the objects that carry ``<ETag>``, ``<LastModifiedTime>`` or ``<Size>`` expect, by
+    their position in ``objects`` (conditional deletes)."""
 
 
 def parse_delete_objects(data: bytes, *, limit: int = MAX_DELETE_OBJECTS_BYTES) -> DeleteRequest:
@@ -216,7 +220,10 @@ def parse_delete_objects(data: bytes, *, limit: int = MAX_DELETE_OBJECTS_BYTES) 
 
     Keys are returned exactly as sent (spaces kept, entities decoded). No objects, more than
     1000, an ``<Object>`` without ``<Key>`` or an unreadable ``<Quiet>`` is ``MalformedXML``,
-    as AWS answers.
+    as AWS answers. An ``<Object>`` may carry the conditions of a conditional delete (AWS,
+    DeleteObjects ``ObjectIdentifier``): ``<ETag>`` (quoted or not), ``<LastModifiedTime>`` (an
+    ISO 8601 timestamp) and ``<Size>`` (bytes); one that is not a time or a number does not
+    validate against the schema, so it is ``MalformedXML`` too.
     """
     children = _children(_parse(data, "Delete", limit))
     quiet_text = _single_text(children["Quiet"]).strip().lower() if "Quiet" in children else ""
@@ -226,13 +233,39 @@ def parse_delete_objects(data: bytes, *, limit: int = MAX_DELETE_OBJECTS_BYTES) 
     if not entries or len(entries) > MAX_DELETE_KEYS:
         raise MalformedXML()
     objects: list[tuple[str, str | None]] = []
-    for entry in entries:
+    conditions: dict[int, Matching] = {}
+    for position, entry in enumerate(entries):
         fields = _children(entry)
         if "Key" not in fields:
             raise MalformedXML()
         version = _single_text(fields["VersionId"]).strip() if "VersionId" in fields else ""
         objects.append((_single_text(fields["Key"]), version or None))
-    return DeleteRequest(objects=tuple(objects), quiet=quiet_text == "true")
+        expect = _delete_condition(fields)
+        if expect is not None:
+            conditions[position] = expect
+    return DeleteRequest(objects=tuple(objects), quiet=quiet_text == "true", conditions=conditions)
+
+
+def _delete_condition(fields: dict[str, Any]) -> Matching | None:
+    """The conditions one ``<Object>`` of a DeleteObjects carries, if any."""
+    etag = _single_text(fields["ETag"]).strip() if "ETag" in fields else None
+    size_text = _single_text(fields["Size"]).strip() if "Size" in fields else None
+    time_text = _single_text(fields["LastModifiedTime"]) if "LastModifiedTime" in fields else None
+    if etag is None and size_text is None and time_text is None:
+        return None
+    if size_text is not None and not _is_size(size_text):
+        raise MalformedXML()
+    modified = None if time_text is None else parse_http_date(time_text)
+    if time_text is not None and modified is None:
+        raise MalformedXML()
+    return Matching(
+        etag=etag, size=None if size_text is None else int(size_text), modified=modified
+    )
+
+
+def _is_size(text: str) -> bool:
+    """A number of bytes: ASCII digits, at most 19 of them (a 64-bit size)."""
+    return text.isascii() and text.isdigit() and len(text) <= 19
 
 
 def _unquote_etag(text: str) -> str:

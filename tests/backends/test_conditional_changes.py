@@ -164,3 +164,43 @@ def test_racing_if_match_put_and_compose_exactly_one_wins(
     winner = results.index(None)
     assert read(backend, oref, "f") == (b"put", b"composed")[winner]
     assert all(error is None or isinstance(error, BackendError) for error in results)
+
+
+# --------------------------------------------------------------------------------------------
+# Conditional deletes
+
+
+def test_delete_with_expectations(backend: Backend, oref: CommitRef) -> None:
+    info = backend.put_file(oref, "f", [b"four"])
+    for refused in (Matching(etag="other"), Matching(size=5), Matching(etag=info.etag, size=3)):
+        with pytest.raises(ConditionFailed):
+            backend.delete_file(oref, "f", expect=refused)
+        assert read(backend, oref, "f") == b"four"
+    exact = Matching(etag=f'"{info.etag}"', size=4, modified=info.modified)
+    assert backend.delete_file(oref, "f", expect=exact) is True
+    with pytest.raises(NotFound):  # If-Match on no object
+        backend.delete_file(oref, "f", expect=Matching(etag="*"))
+    assert backend.delete_file(oref, "f", expect=Matching(size=4)) is False  # size alone: 204
+
+
+def test_racing_if_match_put_and_delete_exactly_one_wins(backend: Backend, oref: CommitRef) -> None:
+    old = backend.put_file(oref, "f", [b"old"])
+    barrier = threading.Barrier(2)
+
+    def delete() -> object:
+        barrier.wait(timeout=20)  # the PUT is inside its body now
+        return backend.delete_file(oref, "f", expect=Matching(etag=old.etag))
+
+    def put() -> object:
+        return backend.put_file(
+            oref, "f", _held_body(barrier, b"put"), expect=Matching(etag=old.etag)
+        )
+
+    put_error, delete_error = _race([put, delete])
+    if put_error is None:  # the PUT won: the delete found another version
+        assert isinstance(delete_error, ConditionFailed), delete_error
+        assert read(backend, oref, "f") == b"put"
+    else:  # the delete won: the PUT found no object
+        assert delete_error is None, delete_error
+        assert isinstance(put_error, NotFound), put_error
+        assert [info.path for info in backend.walk_files(oref)] == []

@@ -17,6 +17,7 @@ from pachs3.core.errors import (
     MaxMessageLengthExceeded,
     S3Error,
 )
+from pachs3.core.expectations import Matching
 from pachs3.core.xml import (
     MAX_DELETE_KEYS,
     MAX_DEPTH,
@@ -98,7 +99,38 @@ DELETE_SAMPLES = [
         DeleteRequest(objects=(("a<b", None),), quiet=False),
         id="cdata",
     ),
+    pytest.param(
+        # boto3's DeleteObjects with the conditions of a conditional delete (ObjectIdentifier).
+        b'<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Object><Key>a</Key>'
+        b"<ETag>&quot;0123&quot;</ETag></Object><Object><Key>b</Key></Object><Object><Key>c"
+        b"</Key><LastModifiedTime>2025-01-02T03:04:05Z</LastModifiedTime><Size>11</Size>"
+        b"</Object></Delete>",
+        DeleteRequest(
+            objects=(("a", None), ("b", None), ("c", None)),
+            quiet=False,
+            conditions={
+                0: Matching(etag='"0123"'),
+                2: Matching(size=11, modified=datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)),
+            },
+        ),
+        id="conditional-delete",
+    ),
 ]
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        b"<Size>-1</Size>",
+        b"<Size>eleven</Size>",
+        b"<Size>" + b"9" * 20 + b"</Size>",
+        b"<LastModifiedTime>yesterday</LastModifiedTime>",
+        b"<Size><a/></Size>",
+    ],
+)
+def test_delete_condition_that_does_not_validate_is_malformed(condition: bytes) -> None:
+    with pytest.raises(MalformedXML):
+        parse_delete_objects(b"<Delete><Object><Key>k</Key>" + condition + b"</Object></Delete>")
 
 
 @pytest.mark.parametrize(("data", "expected"), DELETE_SAMPLES)

@@ -425,6 +425,24 @@ def test_complete_multipart_if_none_match_star(pair: tuple[Any, Any]) -> None:
     same(pair, call)
 
 
+def test_conditional_deletes(pair: tuple[Any, Any]) -> None:
+    """DeleteObject with If-Match: another ETag, the ETag, then the ETag on the missing key."""
+
+    def call(client: Any) -> Any:
+        etag = client.put_object(Bucket="out", Key="d", Body=b"1")["ETag"]
+        results: list[Any] = []
+        for value in ('"0123"', etag, etag):
+            try:
+                done = client.delete_object(Bucket="out", Key="d", IfMatch=value)
+                results.append(done["ResponseMetadata"]["HTTPStatusCode"])
+            except ClientError as exc:
+                results.append(exc.response["Error"]["Code"])
+        results.append([o["Key"] for o in client.list_objects_v2(Bucket="out").get("Contents", [])])
+        return results
+
+    same(pair, call)
+
+
 # ---------------------------------------------------------------------------------------------
 # Where moto is not AWS: pachs3 is checked against AWS's documented behaviour instead.
 
@@ -501,3 +519,15 @@ def test_conditional_writes_moto_does_not_check(pair: tuple[Any, Any]) -> None:
     )
     assert refused == "PreconditionFailed"
     assert ours.get_object(Bucket="out", Key="w")["Body"].read() == b"old"
+
+
+def test_delete_objects_conditions_moto_does_not_check(pair: tuple[Any, Any]) -> None:
+    """AWS checks DeleteObjects' per-object ``<ETag>`` (user guide, conditional deletes: a
+    failed precondition is an ``<Error>`` entry); moto 5.2 deletes regardless."""
+    ours, _moto = pair
+    ours.put_object(Bucket="out", Key="kept", Body=b"k")
+    result = ours.delete_objects(
+        Bucket="out", Delete={"Objects": [{"Key": "kept", "ETag": '"0123"'}]}
+    )
+    assert [(e["Key"], e["Code"]) for e in result["Errors"]] == [("kept", "PreconditionFailed")]
+    assert ours.get_object(Bucket="out", Key="kept")["Body"].read() == b"k"

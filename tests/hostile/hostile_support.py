@@ -447,9 +447,11 @@ class FaultyBackend:
             chunks = _failing_chunks(chunks, self.plan)
         return self.inner.put_file(ref, path, chunks, metadata=metadata, expect=expect)
 
-    def delete_file(self, ref: CommitRef, path: str) -> bool:
+    def delete_file(
+        self, ref: CommitRef, path: str, *, expect: Expectation | None = None
+    ) -> bool:
         self._maybe_fail("delete_file")
-        return self.inner.delete_file(ref, path)
+        return self.inner.delete_file(ref, path, expect=expect)
 
     def copy_file(
         self,

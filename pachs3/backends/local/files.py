@@ -189,11 +189,14 @@ class FileStore:
             written += len(batch)
         return written
 
-    def delete_file(self, ref: CommitRef, path: str) -> bool:
+    def delete_file(self, ref: CommitRef, path: str, *, expect: Expectation | None = None) -> bool:
         key = encode_path(path)
         with self._db.write() as con:
             commit = writable(con, ref)
-            if lookup(con, commit.layers, key) is None:
+            current = lookup(con, commit.layers, key)
+            if expect is not None:
+                check_expectation(expect, path, None if current is None else _version(current))
+            if current is None:
                 return False
             if lookup(con, commit.layers[1:], key) is None:
                 # Only this commit ever had it: forget the entry instead of hiding it.

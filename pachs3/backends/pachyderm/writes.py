@@ -241,30 +241,34 @@ class WriteLayer(ReadLayer):
         else:
             check_expectation(expect, key, current)
 
-    def delete_file(self, ref: CommitRef, path: str) -> bool:
+    def delete_file(self, ref: CommitRef, path: str, *, expect: Expectation | None = None) -> bool:
         commit_id, owned = self._writable(ref)
         if key_problem(path) is not None:
+            check_expectation(expect, path, None)  # PFS never holds such a key
             return False
-        if owned is not None and owned.complete:
-            if not owned.has(path):
-                return False
-        else:
-            raw = self._raw_file(ref.repo, commit_id, pfs_path(path), ref.project)
-            if raw is None or raw.file_type != _FILE:
-                return False  # a PFS delete of a directory would delete the whole tree
-        # No trailing '/': pachd deletes this one file, never a tree (unordered_writer.go).
-        self._modify(
-            iter(
-                (
-                    self._set_commit(ref, commit_id),
-                    self._delete(pfs_path(path)),
-                    self._delete(meta_path(path)),
+        with _PATH_LOCKS.claim(ref.repo, commit_id, path) as serial:
+            serial.take()
+            self._check_expect(expect, ref, commit_id, path)
+            if owned is not None and owned.complete:
+                if not owned.has(path):
+                    return False
+            else:
+                raw = self._raw_file(ref.repo, commit_id, pfs_path(path), ref.project)
+                if raw is None or raw.file_type != _FILE:
+                    return False  # a PFS delete of a directory would delete the whole tree
+            # No trailing '/': pachd deletes this one file, never a tree (unordered_writer.go).
+            self._modify(
+                iter(
+                    (
+                        self._set_commit(ref, commit_id),
+                        self._delete(pfs_path(path)),
+                        self._delete(meta_path(path)),
+                    )
                 )
             )
-        )
-        if owned is not None:
-            owned.forget(path)
-        return True
+            if owned is not None:
+                owned.forget(path)
+            return True
 
     def copy_file(
         self,
