@@ -296,7 +296,12 @@ def _copy_file(copy: CopyFile, backend: Backend, body: Body) -> FileCopied:
     source = backend.inspect_file(copy.src, copy.src_path)
     check_source_conditions(copy.source_conditions, source)
     info = backend.copy_file(
-        copy.src, copy.src_path, copy.dst, copy.dst_path, metadata=copy.metadata
+        copy.src,
+        copy.src_path,
+        copy.dst,
+        copy.dst_path,
+        metadata=copy.metadata,
+        expect=copy.expect,
     )
     return FileCopied(info=info)
 

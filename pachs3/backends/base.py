@@ -442,8 +442,11 @@ class FileWriter(Protocol):
         dst_path: str,
         *,
         metadata: Mapping[str, str] | None = None,
+        expect: Expectation | None = None,
     ) -> FileInfo:
         """Copy a file (any repo, any commit) into the open commit ``dst``. No byte is copied.
+
+        ``expect`` is judged against the file at ``dst_path`` as ``put_file`` judges it.
 
         ``metadata`` None keeps the source's metadata; a mapping replaces it.
         """

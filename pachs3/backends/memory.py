@@ -332,11 +332,12 @@ class MemoryBackend:
         dst_path: str,
         *,
         metadata: Mapping[str, str] | None = None,
+        expect: Expectation | None = None,
     ) -> FileInfo:
         if not dst_path:
             raise NotSupported("a file path cannot be empty")
         with self._lock:
-            target = self._writable(dst)
+            target = self._check_put(dst, dst_path, expect)
             source = self._file(self._ref(src), src_path)
             info = replace(
                 source.info,

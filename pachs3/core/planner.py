@@ -222,6 +222,7 @@ def _copy_object(
         dst_path=dst_key,
         metadata=headers.object_metadata(request) if directive == "REPLACE" else None,
         source_conditions=headers.read_conditions(request, prefix="x-amz-copy-source-"),
+        expect=_write_expectation(request),
     )
 
 

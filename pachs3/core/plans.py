@@ -148,6 +148,8 @@ class CopyFile:
     metadata: Mapping[str, str] | None = None
     """None keeps the source's metadata (``x-amz-metadata-directive: COPY``)."""
     source_conditions: ReadConditions = field(default_factory=ReadConditions)
+    expect: Expectation | None = None
+    """The destination's ``If-None-Match: *`` / ``If-Match`` (CopyObject API)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

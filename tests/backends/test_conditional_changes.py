@@ -204,3 +204,19 @@ def test_racing_if_match_put_and_delete_exactly_one_wins(backend: Backend, oref:
         assert delete_error is None, delete_error
         assert isinstance(put_error, NotFound), put_error
         assert [info.path for info in backend.walk_files(oref)] == []
+
+
+def test_copy_with_expectations_on_the_destination(backend: Backend, oref: CommitRef) -> None:
+    backend.put_file(oref, "src", [b"source"])
+    dst = backend.put_file(oref, "dst", [b"dest"])
+    with pytest.raises(AlreadyExists):
+        backend.copy_file(oref, "src", oref, "dst", expect=Absent())
+    with pytest.raises(ConditionFailed):
+        backend.copy_file(oref, "src", oref, "dst", expect=Matching(etag="other"))
+    with pytest.raises(NotFound):
+        backend.copy_file(oref, "src", oref, "new", expect=Matching(etag=dst.etag))
+    assert read(backend, oref, "dst") == b"dest"
+    backend.copy_file(oref, "src", oref, "dst", expect=Matching(etag=dst.etag))
+    backend.copy_file(oref, "src", oref, "fresh", expect=Absent())
+    assert read(backend, oref, "dst") == read(backend, oref, "fresh") == b"source"
+    assert sorted(info.path for info in backend.walk_files(oref)) == ["dst", "fresh", "src"]

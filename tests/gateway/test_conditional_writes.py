@@ -115,3 +115,27 @@ def test_complete_multipart_if_none_match_with_an_etag_is_not_implemented(s3: An
         _complete(s3, "k", upload, parts, IfNoneMatch='"0123"')
     assert refusal(exc) == ("NotImplemented", 501)
     assert keys(s3) == []
+
+
+def test_copy_object_destination_conditions(s3: Any) -> None:
+    """CopyObject API: If-Match / If-None-Match apply to the destination object ("Copies the
+    object if the entity tag (ETag) of the destination object matches"; "only if the object
+    key name at the destination does not already exist"). moto 5.2 does not check them."""
+    dst = s3.put_object(Bucket="out", Key="dst", Body=b"dest")["ETag"]
+    source = {"Bucket": "labresults", "Key": "a.txt"}
+    refused: list[tuple[str, dict[str, str], tuple[str, int]]] = [
+        ("dst", {"IfNoneMatch": "*"}, ("PreconditionFailed", 412)),
+        ("dst", {"IfMatch": '"0123"'}, ("PreconditionFailed", 412)),
+        ("new", {"IfMatch": dst}, ("NoSuchKey", 404)),
+        ("dst", {"IfNoneMatch": dst}, ("NotImplemented", 501)),
+    ]
+    for key, conditions, answer in refused:
+        with pytest.raises(ClientError) as exc:
+            s3.copy_object(Bucket="out", Key=key, CopySource=source, **conditions)
+        assert refusal(exc) == answer, conditions
+    assert keys(s3) == ["dst"]
+    assert body_of(s3, "dst") == b"dest"
+    s3.copy_object(Bucket="out", Key="dst", CopySource=source, IfMatch=dst)
+    s3.copy_object(Bucket="out", Key="fresh", CopySource=source, IfNoneMatch="*")
+    original = s3.get_object(Bucket="labresults", Key="a.txt")["Body"].read()
+    assert body_of(s3, "dst") == body_of(s3, "fresh") == original

@@ -447,9 +447,7 @@ class FaultyBackend:
             chunks = _failing_chunks(chunks, self.plan)
         return self.inner.put_file(ref, path, chunks, metadata=metadata, expect=expect)
 
-    def delete_file(
-        self, ref: CommitRef, path: str, *, expect: Expectation | None = None
-    ) -> bool:
+    def delete_file(self, ref: CommitRef, path: str, *, expect: Expectation | None = None) -> bool:
         self._maybe_fail("delete_file")
         return self.inner.delete_file(ref, path, expect=expect)
 
@@ -461,9 +459,10 @@ class FaultyBackend:
         dst_path: str,
         *,
         metadata: Mapping[str, str] | None = None,
+        expect: Expectation | None = None,
     ) -> FileInfo:
         self._maybe_fail("copy_file")
-        return self.inner.copy_file(src, src_path, dst, dst_path, metadata=metadata)
+        return self.inner.copy_file(src, src_path, dst, dst_path, metadata=metadata, expect=expect)
 
     def compose_file(
         self,

@@ -214,10 +214,11 @@ class FileStore:
         dst_path: str,
         *,
         metadata: Mapping[str, str] | None = None,
+        expect: Expectation | None = None,
     ) -> FileInfo:
         key = file_key(dst_path)
         with self._db.write() as con:
-            target = writable(con, dst)
+            target = self._check_put(con, dst, key, expect)
             source = require_file(con, find_ref(con, src), src_path)
             meta = source.meta if metadata is None else encode_meta(metadata)
             entry = source._replace(

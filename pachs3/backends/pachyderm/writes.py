@@ -278,6 +278,7 @@ class WriteLayer(ReadLayer):
         dst_path: str,
         *,
         metadata: Mapping[str, str] | None = None,
+        expect: Expectation | None = None,
     ) -> FileInfo:
         problem = key_problem(dst_path)
         if problem is not None:
@@ -287,21 +288,29 @@ class WriteLayer(ReadLayer):
         self._claim(dst, commit_id, owned, dst_path)
         copied = self._copy(src, src_id, pfs_path(src_path), pfs_path(dst_path), append=False)
         meta = dict(source.metadata if metadata is None else metadata)
-        return self._write(
-            dst,
-            commit_id,
-            owned,
-            dst_path,
-            body=iter((copied,)),
-            record_of=lambda: MetaRecord(
-                etag=source.etag,
-                md5=source.md5,
-                size=source.size,
-                modified=_now(),
-                commit=commit_id,
-                metadata=meta,
-            ),
-        )
+        with _PATH_LOCKS.claim(dst.repo, commit_id, dst_path) as serial:
+            serial.take()
+            try:
+                self._check_expect(expect, dst, commit_id, dst_path)
+            except BackendError:
+                if owned is not None:
+                    owned.release(dst_path)
+                raise
+            return self._write(
+                dst,
+                commit_id,
+                owned,
+                dst_path,
+                body=iter((copied,)),
+                record_of=lambda: MetaRecord(
+                    etag=source.etag,
+                    md5=source.md5,
+                    size=source.size,
+                    modified=_now(),
+                    commit=commit_id,
+                    metadata=meta,
+                ),
+            )
 
     def compose_file(
         self,
