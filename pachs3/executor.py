@@ -69,7 +69,7 @@ from pachs3.core.plans import (
     WritePart,
 )
 from pachs3.core.refs import FileInfo
-from pachs3.core.xml import parse_delete_objects
+from pachs3.core.xml.request_bodies import parse_delete_objects
 
 Body = Iterator[bytes]
 

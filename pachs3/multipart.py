@@ -54,7 +54,7 @@ from pachs3.core.plans import (
 )
 from pachs3.core.ranges import parse_copy_range
 from pachs3.core.refs import CommitRef, FileInfo
-from pachs3.core.xml import parse_complete_multipart
+from pachs3.core.xml.request_bodies import parse_complete_multipart
 
 Body = Iterator[bytes]
 

@@ -1,4 +1,4 @@
-"""The XML documents S3 answers with, built as ordered mappings and rendered by core/xml.py.
+"""The XML documents S3 answers with, built as ordered mappings and rendered by core/xml/render.py.
 
 Element order follows AWS's own responses; values are strings (numbers and booleans are
 spelled the way AWS spells them: ``true``/``false``). The ListObjects page is
@@ -16,7 +16,7 @@ from pachs3.core.layout import Bucket
 from pachs3.core.listing import key_encoder
 from pachs3.core.outcomes import PartsListed, UploadsListed
 from pachs3.core.plans import ListUploads, UploadRef
-from pachs3.core.xml import render_document
+from pachs3.core.xml.render import render_document
 
 OWNER_ID = "0" * 64
 OWNER_NAME = "pachs3"

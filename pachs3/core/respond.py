@@ -56,7 +56,7 @@ from pachs3.core.plans import (
     WritePart,
 )
 from pachs3.core.refs import FileInfo
-from pachs3.core.xml import render_error
+from pachs3.core.xml.render import render_error
 
 XML = "application/xml"
 Headers = list[tuple[str, str]]

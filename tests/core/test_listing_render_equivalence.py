@@ -32,7 +32,7 @@ from pachs3.core.listing.document import list_objects
 from pachs3.core.outcomes import Listed
 from pachs3.core.plans import ListFiles
 from pachs3.core.refs import CommitRef, FileInfo
-from pachs3.core.xml import render_document
+from pachs3.core.xml.render import render_document
 
 # --- the reference: the slow, straightforward versions -----------------------------------------
 

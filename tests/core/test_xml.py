@@ -18,16 +18,13 @@ from pachs3.core.errors import (
     S3Error,
 )
 from pachs3.core.expectations import Matching
-from pachs3.core.xml import (
+from pachs3.core.xml.parser import MAX_DEPTH, MAX_ELEMENTS
+from pachs3.core.xml.render import S3_XMLNS, render_document, render_error
+from pachs3.core.xml.request_bodies import (
     MAX_DELETE_KEYS,
-    MAX_DEPTH,
-    MAX_ELEMENTS,
-    S3_XMLNS,
     DeleteRequest,
     parse_complete_multipart,
     parse_delete_objects,
-    render_document,
-    render_error,
 )
 
 NS = f' xmlns="{S3_XMLNS}"'

@@ -1,7 +1,7 @@
 """The ListObjects page (V1 and V2) as XML: the one place the next markers are written.
 
 The up to 1000 ``<Contents>`` of a page are written directly, one f-string each
-(``_contents``), for speed; everything else goes through ``core/xml.py`` like every document.
+(``_contents``), for speed; everything else goes through ``core/xml/render.py`` like every document.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pachs3.core.listing.pages import encode_key_url, encode_token, key_encoder
 from pachs3.core.outcomes import Listed
 from pachs3.core.plans import ListFiles
 from pachs3.core.refs import FileInfo
-from pachs3.core.xml import Prerendered, escape_text, render_document
+from pachs3.core.xml.render import Prerendered, escape_text, render_document
 
 
 def list_objects(plan: ListFiles, listed: Listed) -> bytes:
