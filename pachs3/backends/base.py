@@ -19,139 +19,47 @@ Shaped after python-pachyderm's PFS API so that a cluster can implement it uncha
 (put, delete, copy with append); ``get_file(offset)``; ``walk_file``/``list_file`` with a
 pagination marker; ``inspect_file``.
 
-Error family (the executor maps each to one S3 error in a table)::
-
-    BackendError
-    ├── NotFound          what was asked for does not exist (``.what`` says which kind)
-    ├── AlreadyExists     create of something that exists (also ``expect=Absent()``)
-    ├── ConditionFailed   a conditional change found another version than it expected
-    ├── Conflict          the operation contradicts the state (e.g. write to a finished commit)
-    ├── NotSupported      the backend cannot do this (e.g. a path it cannot represent)
-    ├── PermissionDenied  the backend refuses the caller
-    ├── Unavailable       the backend cannot be reached now; retrying may help
-    └── Truncated         a read ended before the length the backend promised
+The errors (``errors.py``), the values exchanged (``values.py``) and the read handle
+(``reading.py``) have modules of their own; this module re-exports them, as every backend
+and the executor import them from here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal, Protocol, cast, runtime_checkable
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Protocol, cast, runtime_checkable
 
-# Re-exported (explicitly, for mypy): backends name commits with them, stream with ByteStream,
-# and judge the expectations of conditional changes with them.
+# Re-exported (explicitly, for mypy): backends and the executor import the whole contract from
+# here. Backends name commits with CommitRef, stream with ByteStream, and judge the
+# expectations of conditional changes with check_expectation.
+from pachs3.backends.errors import AlreadyExists as AlreadyExists
+from pachs3.backends.errors import BackendError as BackendError
+from pachs3.backends.errors import ConditionFailed as ConditionFailed
+from pachs3.backends.errors import Conflict as Conflict
+from pachs3.backends.errors import NotFound as NotFound
+from pachs3.backends.errors import NotFoundKind as NotFoundKind
+from pachs3.backends.errors import NotSupported as NotSupported
+from pachs3.backends.errors import PermissionDenied as PermissionDenied
+from pachs3.backends.errors import Truncated as Truncated
+from pachs3.backends.errors import Unavailable as Unavailable
+from pachs3.backends.errors import check_expectation as check_expectation
+from pachs3.backends.reading import FileOpener as FileOpener
+from pachs3.backends.reading import InspectedFile as InspectedFile
+from pachs3.backends.reading import Opener as Opener
+from pachs3.backends.reading import OpenFile as OpenFile
+from pachs3.backends.reading import ReadSpan as ReadSpan
+from pachs3.backends.reading import file_opener as file_opener
+from pachs3.backends.values import BranchInfo as BranchInfo
+from pachs3.backends.values import CommitInfo as CommitInfo
+from pachs3.backends.values import RepoInfo as RepoInfo
 from pachs3.core.expectations import Absent as Absent
 from pachs3.core.expectations import Expectation as Expectation
 from pachs3.core.expectations import Matching as Matching
-from pachs3.core.expectations import judge
 from pachs3.core.http import ByteStream as ByteStream
 from pachs3.core.refs import DEFAULT_PROJECT as DEFAULT_PROJECT
 from pachs3.core.refs import CommitRef as CommitRef
 from pachs3.core.refs import FileInfo as FileInfo
-
-NotFoundKind = Literal["repo", "branch", "commit", "file", "upload"]
-
-
-# --------------------------------------------------------------------------------------------
-# Errors
-
-
-class BackendError(Exception):
-    """Base of every error a backend raises on purpose."""
-
-
-class NotFound(BackendError):
-    def __init__(self, what: NotFoundKind, name: str) -> None:
-        super().__init__(f"{what} not found: {name}")
-        self.what: NotFoundKind = what
-        self.name = name
-
-
-class AlreadyExists(BackendError):
-    pass
-
-
-class ConditionFailed(BackendError):
-    pass
-
-
-class Conflict(BackendError):
-    pass
-
-
-class NotSupported(BackendError):
-    pass
-
-
-class PermissionDenied(BackendError):
-    pass
-
-
-class Unavailable(BackendError):
-    pass
-
-
-class Truncated(BackendError):
-    pass
-
-
-def check_expectation(expect: Expectation | None, path: str, current: FileInfo | None) -> None:
-    """Raise the error a conditional change meets when ``current`` (the file at ``path`` now,
-    or None) is not what ``expect`` wants. A backend calls it inside the transaction or lock
-    that makes the change, so that nothing can change the file in between."""
-    verdict = judge(expect, current)
-    if verdict == "exists":
-        raise AlreadyExists(f"file already exists: {path}")
-    if verdict == "missing":
-        raise NotFound("file", path)
-    if verdict == "differs":
-        raise ConditionFailed(f"file is not the version expected: {path}")
-
-
-# --------------------------------------------------------------------------------------------
-# Values
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RepoInfo:
-    name: str
-    created: datetime
-    description: str = ""
-    project: str = DEFAULT_PROJECT
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BranchInfo:
-    repo: str
-    name: str
-    head: str | None
-    """The id of the branch's newest commit, or None when the branch has none yet."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CommitInfo:
-    repo: str
-    id: str
-    branch: str | None
-    parent: str | None
-    started: datetime
-    finished: datetime | None
-    provenance: tuple[CommitRef, ...] = ()
-    description: str = ""
-    error: str | None = None
-    project: str = DEFAULT_PROJECT
-
-    @property
-    def ref(self) -> CommitRef:
-        return CommitRef(repo=self.repo, id=self.id, project=self.project)
-
-    @property
-    def is_open(self) -> bool:
-        return self.finished is None
-
 
 # --------------------------------------------------------------------------------------------
 # Capabilities
@@ -287,74 +195,6 @@ class FileLister(Protocol):
         does not grow with how many paths precede it. Close the iterator to stop early.
         """
         ...
-
-
-ReadSpan = tuple[int, int | None]
-"""``(offset, length)`` of a read; length None: to the end of the file."""
-
-
-class OpenFile(Protocol):
-    """A file opened for reading: what it is (``info``) and reads of that very version.
-
-    The caller closes it (``contextlib.closing``); a stream ``read`` returned stays valid after
-    that and is closed on its own.
-    """
-
-    @property
-    def info(self) -> FileInfo: ...
-
-    def read(self, offset: int = 0, length: int | None = None) -> ByteStream:
-        """Stream ``length`` bytes (None: to the end) from ``offset`` of the version ``info``
-        describes, as ``read_file`` streams (clipped to the file; Truncated rather than short).
-        Conflict if that version can no longer be read (it was overwritten since)."""
-        ...
-
-    def close(self) -> None: ...
-
-
-@runtime_checkable
-class FileOpener(Protocol):
-    """An optional reader capability: open a file, so that its info and its bytes come from one
-    snapshot (one lookup, and no retry when the file is overwritten meanwhile).
-
-    Backends without it are opened by ``InspectedFile``; ``file_opener`` decides which, once.
-    """
-
-    def open_file(self, ref: CommitRef, path: str) -> OpenFile:
-        """NotFound('file') as ``inspect_file``."""
-        ...
-
-
-class InspectedFile:
-    """``OpenFile`` over ``FileReader`` alone: inspect now, and read naming the etag inspected,
-    so that a file overwritten in between is a Conflict, never another version's bytes."""
-
-    __slots__ = ("_path", "_reader", "_ref", "info")
-
-    def __init__(self, reader: FileReader, ref: CommitRef, path: str) -> None:
-        self._reader = reader
-        self._ref = ref
-        self._path = path
-        self.info = reader.inspect_file(ref, path)
-
-    def read(self, offset: int = 0, length: int | None = None) -> ByteStream:
-        return self._reader.read_file(
-            self._ref, self._path, offset=offset, length=length, etag=self.info.etag
-        )
-
-    def close(self) -> None:
-        """Nothing is held between the inspection and a read."""
-
-
-Opener = Callable[[CommitRef, str], OpenFile]
-
-
-def file_opener(backend: FileReader) -> Opener:
-    """How files of ``backend`` are opened: its own ``open_file`` if it has one (decided here,
-    once, not per request), else ``InspectedFile``."""
-    if isinstance(backend, FileOpener):
-        return backend.open_file
-    return functools.partial(InspectedFile, backend)
 
 
 class KeyPolicy(Protocol):
