@@ -20,6 +20,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from pachs3.core import errors
 from pachs3.core.respond import error_response
+from pachs3.transports.ignored_upgrade import IgnoreUnacceptedUpgrade
 
 DEFAULT_MAX_HEAD_BYTES = 64 * 1024
 """Well above the 8 KiB the core refuses with an S3 error document, so that an ordinary
@@ -100,7 +101,8 @@ class _HeadGuard:
         self.transport.close()
 
 
-class GuardedHttpTools(_HeadGuard, HttpToolsProtocol):
+class GuardedHttpTools(_HeadGuard, IgnoreUnacceptedUpgrade, HttpToolsProtocol):
+    # IgnoreUnacceptedUpgrade: a request offering `Upgrade: h2c` keeps its body (java.net.http).
     def on_headers_complete(self) -> None:
         self._disarm()
         super().on_headers_complete()

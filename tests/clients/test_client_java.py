@@ -23,13 +23,6 @@ from clients_support import MiB
 
 JAVA = DRIVERS / "java"
 SOURCES = (JAVA / "pom.xml", JAVA / "src" / "main" / "java" / "pachs3" / "Driver.java")
-H2C_UPGRADE = (
-    "gateway bug: java.net.http.HttpClient (the default client for a presigned URL) sends "
-    "`Connection: Upgrade, HTTP2-Settings` + `Upgrade: h2c` on http; the httptools server "
-    "then drops the request body (PUT answered 400 IncompleteBody `2 declared, 0 received`, "
-    "the next request on the connection `Invalid HTTP request received.`); AWS ignores the "
-    "upgrade and stores the body (the h11 server does too)"
-)
 
 
 def build_directory() -> Path:
@@ -67,7 +60,6 @@ class TestJavaSdk(SdkBattery):
         "`S3Client.builder().endpointOverride(...).forcePathStyle(true)`, default checksums; "
         "`S3TransferManager` over `S3AsyncClient.crtBuilder()` (5 MiB parts, 4 at a time)"
     )
-    XFAIL: ClassVar[dict[str, str]] = {"presigned_url": H2C_UPGRADE}
     NOTES: ClassVar[dict[str, str]] = {
         "list_flat": "`listObjectsV2Paginator`",
         "put_small": "`putObject(RequestBody.fromBytes)` (CRC32 checksum)",
@@ -76,7 +68,8 @@ class TestJavaSdk(SdkBattery):
         "on the CRT client (ranged GETs in parallel)",
         "copy": "`copyObject(sourceBucket, sourceKey, ...)`",
         "multi_delete": "`deleteObjects`",
-        "presigned_url": "`S3Presigner`, sent with `java.net.http.HttpClient` (its defaults)",
+        "presigned_url": "`S3Presigner`, sent with `java.net.http.HttpClient` (its defaults: "
+        "`Upgrade: h2c` offered on http, which the gateway ignores as RFC 9110 §7.8 allows)",
         "conditional_put": '`putObject` with `ifNoneMatch("*")`',
     }
 
