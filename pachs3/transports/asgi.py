@@ -29,53 +29,46 @@ No middleware: nothing here compresses, decompresses or rewrites headers (rclone
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import logging
-import time
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import Any
-from urllib.parse import quote, unquote
 
 import anyio
-import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
-from pachs3.core.errors import IncompleteBody, RequestTimeout, S3Error
-from pachs3.core.http import BytesStream, ByteStream, EmptyStream, RequestHead, S3Response
-from pachs3.transports.base import (
-    Handler,
-    PreparingHandler,
-    encode_header_value,
-    normalize_raw_path,
-    parse_query,
+from pachs3.core.http import BytesStream, EmptyStream, RequestHead, S3Response
+from pachs3.transports.asgi_request import (
+    DEFAULT_READ_TIMEOUT,
+    PREFETCH_BYTES,
+    RequestBody,
+    declared_small,
+    has_no_body,
+    head_from_scope,
 )
+from pachs3.transports.asgi_response import (
+    DEFAULT_RESPONSE_BATCH_BYTES,
+    NO_BODY_STATUS,
+    Outbound,
+    abandon,
+    close_quietly,
+    wire_headers,
+)
+from pachs3.transports.base import Handler, PreparingHandler
 from pachs3.transports.workers import run_in_worker
 
-__all__ = ["S3ASGIApp", "head_from_scope", "make_asgi_app"]
+# Re-exported: the transports' public names, used by threaded.py, the tests and hosts.
+__all__ = [
+    "DEFAULT_READ_TIMEOUT",
+    "DEFAULT_RESPONSE_BATCH_BYTES",
+    "PREFETCH_BYTES",
+    "S3ASGIApp",
+    "head_from_scope",
+    "make_asgi_app",
+]
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_READ_TIMEOUT = 60.0
-"""Seconds a request body may stall before the handler's iteration raises ``RequestTimeout``.
-
-AWS S3 gives up on an idle upload after about 20 s; we are more patient (pipeline code may
-produce its upload lazily) but never wait forever: a stalled body pins a worker thread.
-"""
-
-DEFAULT_RESPONSE_BATCH_BYTES = 1 << 20
-"""Bytes of response chunks pulled per thread hop (see the module docstring)."""
-
-PREFETCH_BYTES = 64 << 10
-"""A body announced with ``Expect: 100-continue`` and at most this long is read on the event loop
-before the handler runs, once a ``PreparingHandler`` has accepted the request's head (see
-``S3ASGIApp._http``). Bigger bodies stream to the handler as it reads them."""
-
-_RESPONSE_BATCH_SECONDS = 0.005
-"""A batch is sent once it has waited this long, so a slow producer's bytes are not held."""
 
 
 def make_asgi_app(
@@ -131,13 +124,13 @@ class S3ASGIApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         head = head_from_scope(scope)
-        body = _RequestBody(receive, anyio.lowlevel.current_token(), self.read_timeout)
+        body = RequestBody(receive, anyio.lowlevel.current_token(), self.read_timeout)
         # A PreparingHandler decides from the head alone, here on the loop (pure, tens of
         # microseconds): a refusal is answered without a thread hop and without reading.
         prepared = self._prepare(head) if self._prepare is not None else None
         refusal = prepared.refusal if prepared is not None else None
         expects_continue = (head.header("expect") or "").lower() == "100-continue"
-        no_body = _has_no_body(scope, head)
+        no_body = has_no_body(scope, head)
         if no_body and not expects_continue:
             body.set_empty()
         elif not expects_continue or no_body:
@@ -149,7 +142,7 @@ class S3ASGIApp:
             # a stale status line for its next request (boto/botocore#3755). One chunk only:
             # the handler should start (and may refuse) while a slow client sends the rest.
             await body.prefetch(1)
-        elif refusal is None and prepared is not None and _declared_small(head):
+        elif refusal is None and prepared is not None and declared_small(head):
             # Expect: 100-continue with a small body the handler has accepted: receiving it
             # now (which sends the 100) spares the worker thread a round trip to the loop per
             # chunk. With Expect and a big or refused body we wait for the handler to ask:
@@ -160,7 +153,7 @@ class S3ASGIApp:
         else:
             run = prepared.run if prepared is not None else partial(self.handler.handle, head)
             try:
-                outbound = await run_in_worker(self._call, head, run, body, on_abandon=_abandon)
+                outbound = await run_in_worker(self._call, head, run, body, on_abandon=abandon)
             finally:
                 body.expire()
         # Answered before the body was read to its end (a 403 or 412 refusing a PUT): the
@@ -175,8 +168,8 @@ class S3ASGIApp:
         self,
         head: RequestHead,
         run: Callable[[Iterator[bytes]], S3Response],
-        body: _RequestBody,
-    ) -> _Outbound:
+        body: RequestBody,
+    ) -> Outbound:
         """In a worker thread: run the handler, then pull the first batch of its body.
 
         Pulling in the same hop means a small streamed response costs one thread hop in all
@@ -187,31 +180,31 @@ class S3ASGIApp:
         body.expire()
         return self._start(head, response)
 
-    def _start(self, head: RequestHead, response: S3Response) -> _Outbound:
+    def _start(self, head: RequestHead, response: S3Response) -> Outbound:
         """The response ready to send: bodiless answers closed, a stream's first batch pulled
         (in a worker thread for a streamed body; any thread for a rendered document)."""
-        outbound = _Outbound(response)
-        if head.method == "HEAD" or response.status in _NO_BODY_STATUS:
+        outbound = Outbound(response)
+        if head.method == "HEAD" or response.status in NO_BODY_STATUS:
             # HEAD: the headers (Content-Length included: pyarrow reads a missing one as size
             # 0) but never a body; likewise 204/304. The stream is closed unread.
-            _close_quietly(response.body)
+            close_quietly(response.body)
             outbound.done = outbound.closed = True
         elif not isinstance(response.body, BytesStream | EmptyStream):
             try:
                 outbound.pull(self.response_batch_bytes)
             except BaseException:
-                _close_quietly(response.body)
+                close_quietly(response.body)
                 raise
         return outbound
 
-    async def _respond(self, outbound: _Outbound, receive: Receive, send: Send) -> None:
+    async def _respond(self, outbound: Outbound, receive: Receive, send: Send) -> None:
         response = outbound.response
         try:
             await send(
                 {
                     "type": "http.response.start",
                     "status": response.status,
-                    "headers": _wire_headers(response, close=outbound.close_connection),
+                    "headers": wire_headers(response, close=outbound.close_connection),
                 }
             )
             if isinstance(response.body, BytesStream | EmptyStream) and not outbound.done:
@@ -232,9 +225,9 @@ class S3ASGIApp:
                     # close() may do I/O (cancel a backend read): off the loop, and shielded
                     # so a cancelled request (client gone, server stopping) still releases it.
                     with anyio.CancelScope(shield=True):
-                        await anyio.to_thread.run_sync(_close_quietly, response.body)
+                        await anyio.to_thread.run_sync(close_quietly, response.body)
 
-    async def _stream(self, outbound: _Outbound, receive: Receive, send: Send) -> bool:
+    async def _stream(self, outbound: Outbound, receive: Receive, send: Send) -> bool:
         """Send the rest of a streamed body; False if the client hung up meanwhile."""
         failure: list[BaseException] = []
         disconnected = False
@@ -275,26 +268,6 @@ class S3ASGIApp:
         return not disconnected
 
 
-class _Outbound:
-    """A response on its way out: the latest batch of body chunks and the stream's state."""
-
-    __slots__ = ("chunks", "close_connection", "closed", "done", "response")
-
-    def __init__(self, response: S3Response) -> None:
-        self.response = response
-        self.chunks: list[bytes] = []
-        self.done = False
-        self.closed = False
-        self.close_connection = False
-
-    def pull(self, max_bytes: int) -> None:
-        """(Worker thread.) The next batch; an exhausted stream is closed right here."""
-        self.chunks, self.done = _pull_batch(self.response.body, max_bytes)
-        if self.done:
-            self.closed = True
-            _close_quietly(self.response.body)
-
-
 async def _lifespan(receive: Receive, send: Send) -> None:
     while True:
         message = await receive()
@@ -303,231 +276,3 @@ async def _lifespan(receive: Receive, send: Send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
-
-
-def _pull_batch(stream: ByteStream, max_bytes: int) -> tuple[list[bytes], bool]:
-    """Next chunks of ``stream`` (in a worker thread) and whether it is exhausted.
-
-    Up to ``max_bytes``, or whatever arrived within a few milliseconds of the first chunk, so a
-    slow producer's bytes are not held back.
-    """
-    chunks: list[bytes] = []
-    total = 0
-    deadline = 0.0
-    while True:
-        try:
-            chunk = next(stream)
-        except StopIteration:
-            return chunks, True
-        if not chunk:
-            continue
-        if not isinstance(chunk, bytes):  # ASGI servers want bytes, not views
-            chunk = bytes(chunk)
-        chunks.append(chunk)
-        total += len(chunk)
-        if total >= max_bytes:
-            return chunks, False
-        now = time.monotonic()
-        if not deadline:
-            deadline = now + _RESPONSE_BATCH_SECONDS
-        elif now >= deadline:
-            return chunks, False
-
-
-class _RequestBody(Iterator[bytes]):
-    """The handler's view of the request body: pulls from ``receive`` as it is iterated.
-
-    Usable from any thread (the event loop token is explicit), by one consumer at a time, and
-    only while ``handle`` runs. A client that disconnects makes iteration raise
-    ``IncompleteBody``; a body that stalls longer than the read timeout raises
-    ``RequestTimeout``. Once raised, every later ``next()`` raises again: a truncated body
-    never looks like a clean end.
-    """
-
-    def __init__(
-        self, receive: Receive, token: anyio.lowlevel.EventLoopToken, timeout: float | None
-    ) -> None:
-        self._receive = receive
-        self._token = token
-        self._timeout = timeout
-        self._pending: list[bytes] = []  # prefetched chunks, in order
-        self._done = False
-        self._error: S3Error | None = None
-        self._expired = False
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self
-
-    def __next__(self) -> bytes:
-        if self._expired:
-            raise RuntimeError("the request body can only be read while handle() runs")
-        if self._pending:  # what arrived before an error is delivered, then the error
-            return self._pending.pop(0)
-        if self._error is not None:
-            raise self._error
-        if self._done:
-            raise StopIteration
-        try:
-            chunk = anyio.from_thread.run(self._pull, token=self._token)
-        except (concurrent.futures.CancelledError, asyncio.CancelledError, anyio.RunFinishedError):
-            # The server is shutting down under us (the pull's task cancelled: anyio raises
-            # asyncio's CancelledError here when the loop cancels it at shutdown).
-            self._error = IncompleteBody("The server stopped before the body was received.")
-            raise self._error from None
-        except S3Error as exc:
-            self._error = exc
-            raise
-        if not chunk:
-            raise StopIteration
-        return chunk
-
-    def set_empty(self) -> None:
-        """The request has no body (no Content-Length, no Transfer-Encoding): never receive."""
-        self._done = True
-
-    async def prefetch(self, limit: int) -> None:
-        """Receive up to about ``limit`` bytes now, on the event loop (see ``S3ASGIApp._http``).
-
-        Stops at the body's end or once ``limit`` is reached; the rest is received as the
-        handler reads on. An error is kept and raised to the handler when it reads.
-        """
-        received = 0
-        try:
-            while not self._done and received < limit:
-                chunk = await self._pull()
-                if chunk:
-                    self._pending.append(chunk)
-                    received += len(chunk)
-        except S3Error as exc:
-            self._error = exc
-
-    async def _pull(self) -> bytes:
-        while True:
-            try:
-                with anyio.fail_after(self._timeout):
-                    message: Message = await self._receive()
-            except TimeoutError:
-                raise RequestTimeout() from None
-            kind = message["type"]
-            if kind == "http.disconnect":
-                raise IncompleteBody(
-                    "The client closed the connection before sending the whole body."
-                )
-            if kind != "http.request":
-                continue
-            chunk: bytes = message.get("body", b"")
-            if not message.get("more_body", False):
-                self._done = True
-                return chunk
-            if chunk:
-                return chunk
-
-    def expire(self) -> None:
-        self._expired = True
-
-    @property
-    def complete(self) -> bool:
-        """The whole body came off the connection (or there was none), read or not."""
-        return self._done
-
-
-_NO_BODY_STATUS = frozenset({204, 304})
-
-
-def _wire_headers(response: S3Response, *, close: bool = False) -> list[tuple[bytes, bytes]]:
-    """Response headers as bytes, minus a Content-Length a bodiless status must not carry.
-
-    A 304 may repeat the object's length (RFC 9110 8.6), but uvicorn's httptools protocol then
-    waits for that many body bytes and aborts the connection; a 204 must not have a non-zero
-    length at all. Either way the client expects no body, so the header is dropped.
-    """
-    drop_length = response.status in _NO_BODY_STATUS
-    headers = [
-        (name.encode("latin-1"), encode_header_value(value))
-        for name, value in response.headers
-        if not (drop_length and name == "content-length" and value.strip() != "0")
-    ]
-    if close:
-        headers.append((b"connection", b"close"))
-    return headers
-
-
-def _close_quietly(stream: ByteStream) -> None:
-    """Close a response stream; a failing close() is logged, never turned into an error."""
-    try:
-        stream.close()
-    except Exception:
-        logger.exception("closing a response body failed")
-
-
-def _abandon(outbound: _Outbound) -> None:
-    """A response whose request task was cancelled while the handler ran: release its stream."""
-    if not outbound.closed:
-        outbound.closed = True
-        _close_quietly(outbound.response.body)
-
-
-def _declared_small(head: RequestHead) -> bool:
-    """The body's declared length is known and at most ``PREFETCH_BYTES``."""
-    length = head.header("content-length")
-    if length is None or head.header("transfer-encoding") is not None:
-        return False
-    try:
-        return 0 <= int(length) <= PREFETCH_BYTES
-    except ValueError:
-        return False
-
-
-def _has_no_body(scope: Scope, head: RequestHead) -> bool:
-    """HTTP/1.x framing says there is no body: no Transfer-Encoding, no (or zero) length."""
-    if scope.get("http_version", "1.1") not in ("1.0", "1.1"):
-        return False  # HTTP/2 bodies need no length header
-    if head.header("transfer-encoding") is not None:
-        return False
-    length = head.header("content-length")
-    return length is None or length.strip() == "0"
-
-
-def head_from_scope(scope: Scope) -> RequestHead:
-    """The ``RequestHead`` of an ASGI http scope (see ``RequestHead`` for the conventions)."""
-    raw_path: bytes | None = scope.get("raw_path")
-    # Servers without raw_path: re-encode the decoded path (lossy only for %2F in keys).
-    path = normalize_raw_path(raw_path) if raw_path is not None else quote(scope["path"], safe="/~")
-    root_path: str = scope.get("root_path", "")
-    if root_path:
-        path = _strip_root(path, root_path)
-    headers = tuple(
-        (name.decode("latin-1").lower(), value.decode("latin-1"))
-        for name, value in scope.get("headers", ())
-    )
-    host = ""
-    for name, value in headers:
-        if name == "host":
-            host = value
-            break
-    else:
-        server: Any = scope.get("server")
-        if server and server[1] is not None:
-            host = f"{server[0]}:{server[1]}"
-        elif server:
-            host = str(server[0])
-    return RequestHead(
-        method=scope["method"],
-        path=path,
-        query=parse_query(scope.get("query_string", b"")),
-        headers=headers,
-        host=host,
-        scheme=scope.get("scheme", "http"),
-    )
-
-
-def _strip_root(path: str, root_path: str) -> str:
-    """Remove a mount prefix (decoded ``root_path``) from a raw path, segment by segment."""
-    root_segments = root_path.rstrip("/").split("/")
-    if len(root_segments) < 2:
-        return path
-    segments = path.split("/")
-    count = len(root_segments)
-    if len(segments) < count or [unquote(s) for s in segments[:count]] != root_segments:
-        return path  # a server whose path excludes root_path: nothing to strip
-    return "/" + "/".join(segments[count:])

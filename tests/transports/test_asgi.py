@@ -425,17 +425,17 @@ def test_client_disconnect_mid_download_closes_stream(echo: Any, support: Any) -
 def test_small_chunks_are_batched_per_thread_hop(
     echo: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pachs3.transports import asgi
+    from pachs3.transports import asgi_response
 
     hops: list[int] = []
-    original = asgi._pull_batch
+    original = asgi_response.pull_batch
 
     def counting(stream: Any, max_bytes: int) -> tuple[list[bytes], bool]:
         chunks, done = original(stream, max_bytes)
         hops.append(len(chunks))
         return chunks, done
 
-    monkeypatch.setattr(asgi, "_pull_batch", counting)
+    monkeypatch.setattr(asgi_response, "pull_batch", counting)
     size = 4096 * 256
     script = Script()
     scope = scope_for(
