@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--only small,listing,large,flat]``.
+"""``python -m benchmarks [--quick|--smoke] [--only GROUP,...]`` (groups: WORKLOADS).
 
 Runs the workloads, writes ``benchmarks/results/<time>-<preset>.json`` (and ``latest-<preset>
 .json``), and for the full preset rewrites the generated part of ``docs/benchmarks.md`` and
@@ -22,7 +22,7 @@ from pathlib import Path
 from benchmarks.harness import PRESETS, Json, load, machine, now, pachs3_source, preset_json
 from benchmarks.report import targets, write_document
 
-WORKLOADS = ("small", "listing", "large", "flat")
+WORKLOADS = ("server", "concurrency", "small", "listing", "large", "flat", "job")
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -44,6 +44,19 @@ class Preset:
     """Sizes and repetitions of one run. ``full`` is the published run (about 15 minutes)."""
 
     name: str
+    # server cost per small request (raw HTTP client, servers in their own processes)
+    server_connections: tuple[int, ...] = (1, 8, 64)
+    server_seconds: float = 1.5
+    server_rounds: int = 3
+    server_objects: int = 100
+    server_list_keys: int = 1000
+    # concurrency: boto3 clients at once against servers in their own processes
+    concurrency_clients: tuple[int, ...] = (1, 8, 64)
+    concurrency_seconds: float = 2.0
+    concurrency_rounds: int = 3
+    # a whole job: (files, bytes each) per input shape
+    job_inputs: tuple[tuple[int, int], ...] = ((10_000, 4 * KiB), (20, 50 * MiB))
+    job_rounds: int = 1
     # small objects
     small_size: int = 4 * KiB
     small_keys: int = 100
@@ -74,6 +87,11 @@ PRESETS: dict[str, Preset] = {
     "full": Preset(name="full"),
     "quick": Preset(
         name="quick",
+        server_seconds=0.75,
+        server_rounds=2,
+        concurrency_seconds=1.0,
+        concurrency_rounds=2,
+        job_inputs=((2_000, 4 * KiB), (4, 50 * MiB)),
         small_seconds=0.5,
         small_rounds=3,
         list_sizes=(10_000, 30_000),
@@ -88,6 +106,14 @@ PRESETS: dict[str, Preset] = {
     # A few seconds per workload: proves the harness works end to end (tests/).
     "smoke": Preset(
         name="smoke",
+        server_connections=(1, 8),
+        server_seconds=0.2,
+        server_rounds=1,
+        server_objects=5,
+        concurrency_clients=(1, 4),
+        concurrency_seconds=0.2,
+        concurrency_rounds=1,
+        job_inputs=((30, 4 * KiB),),
         small_keys=5,
         small_threads=(1, 2),
         small_seconds=0.05,

@@ -205,8 +205,9 @@ def floor_client(replies: CannedReplies) -> Any:
 # The framework ceiling: bare Starlette on pachs3's ThreadedServer
 
 
-def ceiling_app(body: bytes) -> Any:
-    """A bare Starlette app answering object PUT/GET/HEAD with canned bytes and S3's headers."""
+def ceiling_app(body: bytes, list_keys: Sequence[str] = ()) -> Any:
+    """A bare Starlette app answering object PUT/GET/HEAD with canned bytes and S3's headers,
+    and any bucket GET (ListObjectsV2) with one canned page of ``list_keys``."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
@@ -214,6 +215,8 @@ def ceiling_app(body: bytes) -> Any:
 
     put = dict(put_headers(body))
     get = dict(object_headers(len(body)))
+    listing = list_page(list_keys, truncated=True)
+    listed = dict(s3_headers(**{"content-type": "application/xml"}))
 
     async def obj(request: Request) -> Response:
         if request.method == "PUT":
@@ -222,7 +225,15 @@ def ceiling_app(body: bytes) -> Any:
             return Response(b"", headers=put)
         return Response(body, headers=get)
 
-    return Starlette(routes=[Route("/{bucket}/{key:path}", obj, methods=["GET", "HEAD", "PUT"])])
+    async def bucket(request: Request) -> Response:
+        return Response(listing, headers=listed)
+
+    return Starlette(
+        routes=[
+            Route("/{bucket}/{key:path}", obj, methods=["GET", "HEAD", "PUT"]),
+            Route("/{bucket}", bucket, methods=["GET"]),
+        ]
+    )
 
 
 def static_file_app(path: Path) -> Any:

@@ -65,7 +65,15 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]
 
 def test_every_workload_ran_without_error(run: tuple[dict[str, Any], Path]) -> None:
     results, _ = run
-    assert set(results["workloads"]) == {"small", "listing", "large", "flat"}
+    assert set(results["workloads"]) == {
+        "server",
+        "concurrency",
+        "small",
+        "listing",
+        "large",
+        "flat",
+        "job",
+    }
     for name, data in results["workloads"].items():
         assert "error" not in data, (name, data.get("error"))
 
@@ -99,6 +107,47 @@ def test_small_objects_cover_every_target_op_and_thread_count(
                 assert cell["ratios"]
                 assert all(_positive(r) for r in cell["ratios"].values())
                 assert all(e == 0 for e in cell["errors"].values()), cell["errors"]
+
+
+def test_server_cost_results(run: tuple[dict[str, Any], Path]) -> None:
+    server = run[0]["workloads"]["server"]
+    for op in ("get", "put", "head", "list"):
+        for conns in server["connections"]:
+            cell = server["ops"][op][str(conns)]
+            for name in ("pachs3", "ceiling", "moto"):
+                assert _summary_ok(cell["requests_per_second"][name])
+                assert cell["server_cpu_us"][name]["median"] >= 0
+            assert cell["errors"]["pachs3"] == 0, cell["first_error"]
+            assert cell["errors"]["ceiling"] == 0, cell["first_error"]
+
+
+def test_concurrency_results(run: tuple[dict[str, Any], Path]) -> None:
+    concurrency = run[0]["workloads"]["concurrency"]
+    for op in ("put", "get"):
+        for count in concurrency["clients"]:
+            for name in ("pachs3", "ceiling"):
+                cell = concurrency["ops"][op][str(count)][name]
+                assert _summary_ok(cell["ops_per_second"])
+                assert cell["errors"] == 0
+        assert concurrency["ops"][op]["paired"]
+
+
+def test_job_results(run: tuple[dict[str, Any], Path]) -> None:
+    job = run[0]["workloads"]["job"]
+    assert job["shapes"]
+    for cell in job["shapes"].values():
+        assert set(cell["seconds"]) == {
+            "pachs3_run",
+            "pachs3_noop",
+            "pachs3_serve",
+            "moto",
+            "null",
+            "cp",
+        }
+        assert all(_positive(v) for v in cell["seconds"].values())
+        serve = cell["runs"]["pachs3_serve"][0]
+        assert _positive(serve["finish_seconds"])
+        assert all(_positive(v) for v in cell["ratios"].values())
 
 
 def test_listing_results(run: tuple[dict[str, Any], Path]) -> None:
