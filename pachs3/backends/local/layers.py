@@ -108,6 +108,7 @@ def _scan(
     params: dict[str, Any] = {"layer": layer, "lower": lower, "upper": upper, "n": limit}
     sql = scan_layer(inclusive=inclusive, bounded=bounded)
     while True:
+        db.count_range_scan()
         with db.connection() as con:
             rows = con.execute(sql, params).fetchall()
         yield from map(Entry._make, rows)

@@ -84,6 +84,12 @@ class LocalStore(FileStore):
     def close(self) -> None:
         self._db.close()
 
+    @property
+    def range_scans(self) -> int:
+        """Range queries (seeks in the path index) this store's walks and listings have run:
+        a count for tests and benchmarks, e.g. a delimiter listing's cost in seeks."""
+        return self._db.range_scans
+
     def __enter__(self) -> LocalStore:
         return self
 
