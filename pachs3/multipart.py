@@ -20,11 +20,13 @@ from pachs3.backends.base import Backend, CommitInfo, NotFound, refuse_unstorabl
 from pachs3.core import errors
 from pachs3.core.body import CheckedPayload, read_small_body
 from pachs3.core.conditions import check_source_conditions
+from pachs3.core.headers import CHECKSUM_HEADER_PREFIX
 from pachs3.core.multipart import (
     PART_SIZES_KEY,
     UploadRecord,
     after_upload_marker,
     choose_parts,
+    completed_checksum,
     encode_part_sizes,
     is_same_completion,
     multipart_etag,
@@ -76,6 +78,7 @@ def start_upload(start: StartUpload, backend: Backend, body: Body) -> UploadStar
         dst_commit=start.dst.id,
         metadata=dict(start.metadata),
         checksum_algorithm=start.checksum_algorithm,
+        checksum_type=start.checksum_type,
     )
     try:
         info = _start_staging(backend, start.staging_repo, record)
@@ -86,7 +89,11 @@ def start_upload(start: StartUpload, backend: Backend, body: Body) -> UploadStar
         # create repos, and a job that never uploads in parts should not need to.
         backend.create_repo(start.staging_repo, exist_ok=True)
         info = _start_staging(backend, start.staging_repo, record)
-    return UploadStarted(upload_id=info.id, checksum_algorithm=start.checksum_algorithm)
+    return UploadStarted(
+        upload_id=info.id,
+        checksum_algorithm=start.checksum_algorithm,
+        checksum_type=start.checksum_type,
+    )
 
 
 def _start_staging(backend: Backend, staging_repo: str, record: UploadRecord) -> CommitInfo:
@@ -94,10 +101,26 @@ def _start_staging(backend: Backend, staging_repo: str, record: UploadRecord) ->
 
 
 def write_part(part: WritePart, backend: Backend, body: Body) -> PartWritten:
-    _load_upload(backend, part.upload)
-    payload = CheckedPayload(part.body, body)
-    info = backend.put_file(part.upload.staging, part_path(part.part_number), payload)
-    return PartWritten(etag=info.etag, checksums=payload.checksums_for_response())
+    _, record = _load_upload(backend, part.upload)
+    algorithm = record.checksum_algorithm
+    payload = CheckedPayload(part.body, body, also=(algorithm,) if algorithm else ())
+    path = part_path(part.part_number)
+    announced = part.body.checksums.get(algorithm) if algorithm else None
+    metadata = {CHECKSUM_HEADER_PREFIX + algorithm: announced} if algorithm and announced else None
+    info = backend.put_file(part.upload.staging, path, payload, metadata=metadata)
+    checksums = payload.checksums_for_response()
+    if algorithm:
+        # The part's checksum makes the object's at completion (core/checksum_types.py), so
+        # the part keeps it. One sent in a trailer (or none at all: S3 computes it) is known only
+        # after the body, so it is attached then, by a metadata-only copy onto itself.
+        value = payload.computed_checksum(algorithm)
+        checksums[algorithm] = value
+        if metadata is None:
+            staging = part.upload.staging
+            backend.copy_file(
+                staging, path, staging, path, metadata={CHECKSUM_HEADER_PREFIX + algorithm: value}
+            )
+    return PartWritten(etag=info.etag, checksums=checksums)
 
 
 def copy_part(part: CopyPart, backend: Backend, body: Body) -> PartCopied:
@@ -157,12 +180,17 @@ def compose_parts(compose: ComposeParts, uploads: Uploads, body: Body) -> PartsC
         return repeated
     staging = compose.upload.staging
     chosen = choose_parts(requested, _staged_parts(backend, staging))
+    checksum = completed_checksum(record, compose, chosen)
     result = backend.compose_file(
         compose.dst,
         compose.upload.key,
         [(staging, info.path) for info in chosen],
         etag=multipart_etag(chosen),
-        metadata={**record.metadata, PART_SIZES_KEY: encode_part_sizes([p.size for p in chosen])},
+        metadata={
+            **record.metadata,
+            PART_SIZES_KEY: encode_part_sizes([p.size for p in chosen]),
+            **checksum,
+        },
         expect=compose.expect,
     )
     outcome = PartsComposed(info=result)

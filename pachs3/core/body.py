@@ -27,10 +27,12 @@ class CheckedPayload:
     """The payload of a request body, checked against its digests and length at its end (the
     signature chain is ``core/sigv4``'s business, not this). Iterate once."""
 
-    def __init__(self, spec: BodySpec, raw: Iterable[bytes]) -> None:
+    def __init__(self, spec: BodySpec, raw: Iterable[bytes], also: Iterable[str] = ()) -> None:
+        """``also`` names algorithms to compute though the client announced none (a part of an
+        upload that keeps a checksum)."""
         self._spec = spec
         self._raw = raw
-        algorithms = list(spec.algorithms)
+        algorithms = list(dict.fromkeys((*spec.algorithms, *also)))
         if spec.content_sha256 is not None and "sha256" not in algorithms:
             algorithms.append("sha256")
         self._algorithms = tuple(algorithms)
@@ -85,6 +87,11 @@ class CheckedPayload:
             # bytes under the wrong address: refuse, even with assertions disabled.
             raise RuntimeError("payload_digest() before the body was read whole and checked")
         return self._tee.digest(algorithm)
+
+    def computed_checksum(self, algorithm: str) -> str:
+        """The base64 checksum of the payload (an announced or an ``also`` algorithm), once it
+        has been read whole and checked."""
+        return base64.b64encode(self.payload_digest(algorithm)).decode("ascii")
 
     @property
     def md5_hex(self) -> str:

@@ -7,7 +7,7 @@ spelled the way AWS spells them: ``true``/``false``). The ListObjects page is
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -88,16 +88,26 @@ def initiate_upload(bucket: str, key: str, upload_id: str) -> bytes:
     )
 
 
-def complete_upload(bucket: str, key: str, etag: str) -> bytes:
-    return render_document(
-        "CompleteMultipartUploadResult",
-        {
-            "Location": f"/{bucket}/{key}",
-            "Bucket": bucket,
-            "Key": key,
-            "ETag": quote_etag(etag),
-        },
-    )
+def complete_upload(
+    bucket: str,
+    key: str,
+    etag: str,
+    checksums: Mapping[str, str] | None = None,
+    checksum_type: str | None = None,
+) -> bytes:
+    """``checksums`` maps algorithm names (``crc32``) to the object's values; AWS lists each as
+    ``Checksum<NAME>`` after the ETag, then ``ChecksumType``."""
+    fields: dict[str, object] = {
+        "Location": f"/{bucket}/{key}",
+        "Bucket": bucket,
+        "Key": key,
+        "ETag": quote_etag(etag),
+    }
+    for name, value in (checksums or {}).items():
+        fields[f"Checksum{name.upper()}"] = value
+    if checksum_type:
+        fields["ChecksumType"] = checksum_type
+    return render_document("CompleteMultipartUploadResult", fields)
 
 
 def delete_result(deleted: Iterable[str], failed: Iterable[tuple[str, str, str]]) -> bytes:

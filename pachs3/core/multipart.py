@@ -15,8 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pachs3.core import errors
-from pachs3.core.headers import INTERNAL_METADATA_PREFIX
-from pachs3.core.plans import UploadRef
+from pachs3.core.checksum_types import CHECKSUM_TYPE_KEY, object_checksum, upload_checksum
+from pachs3.core.headers import CHECKSUM_HEADER_PREFIX, INTERNAL_METADATA_PREFIX
+from pachs3.core.plans import ComposeParts, UploadRef
 from pachs3.core.refs import CommitRef, FileInfo
 
 STAGING_REPO = "_pachs3_multipart"
@@ -37,6 +38,7 @@ class UploadRecord:
     dst_commit: str
     metadata: dict[str, str]
     checksum_algorithm: str | None
+    checksum_type: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(
@@ -47,6 +49,7 @@ class UploadRecord:
                 "dst": [self.dst_repo, self.dst_commit],
                 "metadata": self.metadata,
                 "checksum_algorithm": self.checksum_algorithm,
+                "checksum_type": self.checksum_type,
             }
         )
 
@@ -63,6 +66,7 @@ class UploadRecord:
                 dst_commit=dst_commit,
                 metadata=dict(data["metadata"]),
                 checksum_algorithm=data.get("checksum_algorithm"),
+                checksum_type=data.get("checksum_type"),
             )
         except (ValueError, KeyError, TypeError):
             return None
@@ -167,3 +171,50 @@ def part_span(sizes: Sequence[int], number: int) -> tuple[int, int]:
     if not 1 <= number <= len(sizes):
         raise errors.InvalidPartNumber()
     return sum(sizes[: number - 1]), sizes[number - 1]
+
+
+def completed_checksum(
+    record: UploadRecord, compose: ComposeParts, parts: Sequence[FileInfo]
+) -> dict[str, str]:
+    """The checksum metadata of the object an upload completes into (core/checksum_types.py):
+    ``x-amz-checksum-<name>`` and its type, from the checksums the parts kept. Empty when the
+    upload keeps no checksum, or when a part has none (a part copied with UploadPartCopy).
+
+    An ``x-amz-checksum-type`` on the completion that is not the upload's is BadDigest (the
+    CompleteMultipartUpload API); a whole-object checksum sent with it must match the one the
+    parts make (BadDigest), and one of another algorithm than the upload's is InvalidRequest.
+    """
+    resolved = (
+        upload_checksum(record.checksum_algorithm, record.checksum_type)
+        if record.checksum_algorithm
+        else None
+    )
+    kind = resolved[1] if resolved else None
+    if compose.checksum_type is not None and compose.checksum_type != kind:
+        raise errors.BadDigest(
+            f"The upload was created using the {kind or 'no'} checksum mode. The complete "
+            f"request must use the same checksum mode."
+        )
+    if resolved is None:
+        return {}
+    algorithm, kind = resolved
+    for name in compose.object_checksums:
+        if name != algorithm:
+            raise errors.InvalidRequest(
+                f"The upload was created using a {algorithm} checksum. The complete request "
+                f"must use the same checksum algorithm."
+            )
+    header = CHECKSUM_HEADER_PREFIX + algorithm
+    values = [(p.metadata.get(header), p.size) for p in parts]
+    known = [(value, size) for value, size in values if value is not None]
+    if len(known) != len(values):
+        return {}
+    checksum = object_checksum(algorithm, kind, known)
+    if checksum is None:
+        return {}
+    sent = compose.object_checksums.get(algorithm)
+    if sent is not None and sent.strip() != checksum:
+        raise errors.BadDigest(
+            f"The {algorithm.upper()} you specified did not match the calculated checksum."
+        )
+    return {header: checksum, CHECKSUM_TYPE_KEY: kind}

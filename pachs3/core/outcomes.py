@@ -64,6 +64,7 @@ class FilesDeleted:
 class UploadStarted:
     upload_id: str
     checksum_algorithm: str | None = None
+    checksum_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

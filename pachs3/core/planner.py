@@ -10,8 +10,10 @@ the layout may wrap a write (``commit_writes``: the global gateway commits each 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from pachs3.core import documents, errors, headers
+from pachs3.core.checksum_types import upload_checksum
 from pachs3.core.expectations import Expectation, delete_expectation, write_expectation
 from pachs3.core.layout import Layout
 from pachs3.core.listing.params import list_objects_plan, list_uploads_plan
@@ -238,14 +240,17 @@ def _delete_object(request: S3Request, layout: Layout) -> Plan:
 
 def _create_upload(request: S3Request, layout: Layout) -> Plan:
     bucket = layout.writable(_bucket(request))
-    algorithm = request.header("x-amz-checksum-algorithm")
+    checksum = upload_checksum(
+        request.header("x-amz-checksum-algorithm"), request.header("x-amz-checksum-type")
+    )
     return StartUpload(
         dst=bucket.ref,
         bucket=bucket.name,
         path=_key(request),
         staging_repo=layout.staging_repo,
         metadata=headers.object_metadata(request),
-        checksum_algorithm=algorithm.lower() if algorithm else None,
+        checksum_algorithm=checksum[0] if checksum else None,
+        checksum_type=checksum[1] if checksum else None,
     )
 
 
@@ -289,11 +294,17 @@ def _upload_part(request: S3Request, layout: Layout) -> Plan:
 
 def _complete_upload(request: S3Request, layout: Layout) -> Plan:
     upload, dst = _upload(request, layout)
+    spec = headers.body_spec(request)
+    # On CompleteMultipartUpload an x-amz-checksum-<name> header is the whole object's
+    # checksum (a FULL_OBJECT upload), not one of the XML body it carries.
+    checksum_type = request.header("x-amz-checksum-type")
     return ComposeParts(
         upload=upload,
         dst=dst,
-        body=headers.body_spec(request),
+        body=replace(spec, checksums={}),
         expect=_write_expectation(request),
+        object_checksums=spec.checksums,
+        checksum_type=checksum_type.strip().upper() if checksum_type else None,
     )
 
 

@@ -176,6 +176,8 @@ class StartUpload:
     staging_repo: str
     metadata: Mapping[str, str] = field(default_factory=dict)
     checksum_algorithm: str | None = None
+    checksum_type: str | None = None
+    """``COMPOSITE`` or ``FULL_OBJECT`` (core/checksum_types.py), with an algorithm."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,6 +204,10 @@ class ComposeParts:
     dst: CommitRef
     body: BodySpec
     expect: Expectation | None = None
+    object_checksums: Mapping[str, str] = field(default_factory=dict)
+    """Whole-object checksums the client sent (a FULL_OBJECT upload), algorithm -> base64."""
+    checksum_type: str | None = None
+    """The ``x-amz-checksum-type`` the client sent: it must be the upload's."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from pachs3.core import documents
+from pachs3.core.checksum_types import CHECKSUM_TYPE_KEY, FULL_OBJECT
 from pachs3.core.dates import format_http_date
 from pachs3.core.errors import S3Error
 from pachs3.core.headers import (
@@ -111,14 +112,14 @@ def object_headers(info: FileInfo, *, checksum_mode: bool) -> Headers:
         if name.startswith(INTERNAL_METADATA_PREFIX):
             continue
         if name.startswith(CHECKSUM_HEADER_PREFIX):
-            # Only on request, and only full-object values (a composite "-N" value would fail
-            # boto3's FlexibleChecksum validation of the whole body: clients.md §5.21).
-            if checksum_mode and "-" not in value:
+            # Only on request. A composite value ("<base64>-N") is sent as AWS sends it:
+            # botocore skips validating a value with a "-" (httpchecksum.handle_checksum_body).
+            if checksum_mode:
                 headers.append((name, value))
             continue
         headers.append((name, value))
     if checksum_mode and any(n.startswith(CHECKSUM_HEADER_PREFIX) for n, _ in headers):
-        headers.append(("x-amz-checksum-type", "FULL_OBJECT"))
+        headers.append(("x-amz-checksum-type", metadata.get(CHECKSUM_TYPE_KEY, FULL_OBJECT)))
     return headers
 
 
@@ -157,6 +158,8 @@ def _checksum_headers(checksums: Mapping[str, str]) -> Headers:
 def file_written(write: WriteFile, done: FileWritten) -> S3Response:
     headers = [("etag", documents.quote_etag(done.info.etag))]
     headers.extend(_checksum_headers(done.checksums))
+    if done.checksums:
+        headers.append(("x-amz-checksum-type", FULL_OBJECT))  # a single PUT's is (PutObject)
     return _empty(200, headers)
 
 
@@ -184,6 +187,8 @@ def upload_started(start: StartUpload, done: UploadStarted) -> S3Response:
     extra: Headers = []
     if done.checksum_algorithm:
         extra.append(("x-amz-checksum-algorithm", done.checksum_algorithm.upper()))
+    if done.checksum_type:
+        extra.append(("x-amz-checksum-type", done.checksum_type))
     return _xml(documents.initiate_upload(start.bucket, start.path, done.upload_id), extra=extra)
 
 
@@ -199,7 +204,15 @@ def part_copied(part: CopyPart, done: PartCopied) -> S3Response:
 
 def parts_composed(compose: ComposeParts, done: PartsComposed) -> S3Response:
     upload = compose.upload
-    return _xml(documents.complete_upload(upload.bucket, upload.key, done.info.etag))
+    metadata = done.info.metadata
+    checksums = {
+        name.removeprefix(CHECKSUM_HEADER_PREFIX): value
+        for name, value in metadata.items()
+        if name.startswith(CHECKSUM_HEADER_PREFIX)
+    }
+    kind = metadata.get(CHECKSUM_TYPE_KEY, FULL_OBJECT) if checksums else None
+    document = documents.complete_upload(upload.bucket, upload.key, done.info.etag, checksums, kind)
+    return _xml(document)
 
 
 def upload_aborted(abort: AbortUpload, done: UploadAborted) -> S3Response:

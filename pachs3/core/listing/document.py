@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Final
 
+from pachs3.core.checksum_types import CHECKSUM_TYPE_KEY, FULL_OBJECT
 from pachs3.core.dates import format_iso8601
 from pachs3.core.documents import OWNER_ID, OWNER_NAME, STORAGE_CLASS, Document, aws_bool
 from pachs3.core.headers import CHECKSUM_HEADER_PREFIX
@@ -92,7 +93,10 @@ def _checksum_xml(metadata: Mapping[str, str]) -> str:
         for name in metadata
         if name.startswith(CHECKSUM_HEADER_PREFIX)
     )
-    return f"{algorithms}<ChecksumType>FULL_OBJECT</ChecksumType>" if algorithms else ""
+    if not algorithms:
+        return ""
+    kind = metadata.get(CHECKSUM_TYPE_KEY, FULL_OBJECT)
+    return f"{algorithms}<ChecksumType>{escape_text(kind)}</ChecksumType>"
 
 
 _OWNER_XML: Final = (
