@@ -43,11 +43,23 @@ from clients_support import (
     multipart_etag,
 )
 
+from pachs3.backends.base import NotFound
+
 T = TypeVar("T")
+
+# The bucket the create_bucket row makes (global mode), and how ListBuckets names it.
+NEW_BUCKET = "made-by-client"
+NEW_LISTED = f"master.{NEW_BUCKET}.default"
+# Rows only the global mode has (conftest deselects them for a sidecar class).
+GLOBAL_ONLY = frozenset({"create_bucket"})
 
 # Row id -> (label, what the test checks). The order is the order of the matrix rows.
 OPERATIONS: dict[str, tuple[str, str]] = {
-    "list_buckets": ("list buckets", "the job's buckets: the input and `out`"),
+    "list_buckets": (
+        "list buckets",
+        "the job's buckets: the input and `out` (global mode: every branch, "
+        "`master.labresults.default`, ...)",
+    ),
     "list_flat": (
         "list (flat, recursive)",
         "every key of the input bucket, of a prefix, and of keys written to out",
@@ -95,6 +107,12 @@ OPERATIONS: dict[str, tuple[str, str]] = {
         "refused write to an input bucket",
         "small and large put (and delete) refused with AccessDenied, input unchanged, "
         "the client keeps working",
+    ),
+    "create_bucket": (
+        "create and delete a bucket (global mode)",
+        "CreateBucket `made-by-client`: ListBuckets shows `master.made-by-client.default`, an "
+        "object put into it is in the store on that repo's master; after the object's delete, "
+        "DeleteBucket: the repo is gone from the store",
     ),
     # client-specific workflows
     "tls_aws_chunked": (
@@ -214,6 +232,8 @@ class ClientBattery:
     CLIENT: ClassVar[str] = "?"
     ORDER: ClassVar[int] = 100
     TLS: ClassVar[bool] = False
+    # "sidecar" (SidecarGateway: a job's buckets) or "global" (GlobalGateway: every branch).
+    MODE: ClassVar[str] = "sidecar"
     # What the client was told beyond its defaults (for the matrix), and over TLS.
     SETUP: ClassVar[str] = ""
     TLS_SETUP: ClassVar[str] = ""
@@ -234,7 +254,8 @@ class ClientBattery:
 
     @classmethod
     def column(cls) -> str:
-        return f"{cls.CLIENT} (TLS)" if cls.TLS else cls.CLIENT
+        tags = [tag for tag, on in (("TLS", cls.TLS), ("global", cls.MODE == "global")) if on]
+        return f"{cls.CLIENT} ({', '.join(tags)})" if tags else cls.CLIENT
 
     @pytest.fixture(autouse=True)
     def _fresh_job(self, served: Any, adapter: Adapter) -> None:
@@ -250,8 +271,8 @@ class ClientBattery:
 
     # -- listing ----------------------------------------------------------------------------
 
-    def test_list_buckets(self, adapter: Adapter) -> None:
-        assert sorted(adapter.list_buckets()) == [INPUT, OUT]
+    def test_list_buckets(self, adapter: Adapter, served: Any) -> None:
+        assert sorted(adapter.list_buckets()) == served.bucket_names
 
     def test_list_flat(self, adapter: Adapter, oracle: Oracle) -> None:
         assert by_bytes(adapter.list_keys(INPUT)) == self.flat(INPUT_KEYS)
@@ -386,6 +407,24 @@ class ClientBattery:
             assert keys == []
             if prefixes is not None:
                 assert prefixes == ["newdir/"]
+
+    def test_create_bucket(self, adapter: Adapter, oracle: Oracle, served: Any) -> None:
+        """Global mode only (conftest deselects it for a sidecar: a job's buckets are fixed)."""
+        backend = served.gateway.backend
+        with contextlib.suppress(NotFound):  # a previous class's failed run
+            backend.delete_repo(NEW_BUCKET)
+        adapter.create_bucket(NEW_BUCKET)
+        assert NEW_BUCKET in [repo.name for repo in backend.list_repos()]
+        listed = maybe(adapter.list_buckets)
+        assert listed is NA or sorted(listed) == sorted([*served.bucket_names, NEW_LISTED])
+        data = b"in a bucket the client made\n"
+        adapter.put_small(NEW_BUCKET, "k.txt", data)
+        assert oracle.read(NEW_BUCKET, "k.txt") == data
+        adapter.delete(NEW_BUCKET, "k.txt")
+        adapter.delete_bucket(NEW_BUCKET)
+        assert NEW_BUCKET not in [repo.name for repo in backend.list_repos()]
+        listed = maybe(adapter.list_buckets)
+        assert listed is NA or sorted(listed) == served.bucket_names
 
     def test_refused_write(self, adapter: Adapter, oracle: Oracle, big_file: Path) -> None:
         before = oracle.files(INPUT)

@@ -198,6 +198,12 @@ class DriverAdapter(Adapter):
         deleted = self.driver.call("delete_many", bucket=bucket, keys=list(keys))
         assert sorted(deleted) == sorted(keys)
 
+    def create_bucket(self, bucket: str) -> None:
+        self.driver.call("create_bucket", bucket=bucket)
+
+    def delete_bucket(self, bucket: str) -> None:
+        self.driver.call("delete_bucket", bucket=bucket)
+
     def classify(self, exc: BaseException) -> type[Exception] | None:
         if isinstance(exc, DriverError):
             if exc.status in self.REFUSED:

@@ -18,14 +18,19 @@ from typing import Any, ClassVar
 
 import pytest
 
-from pachs3 import SidecarGateway
-from pachs3.backends.base import CommitRef, NotFound
+from pachs3 import GlobalGateway, SidecarGateway
+from pachs3.backends.base import CommitRef, NotFound, commit
 
 MiB = 1 << 20
 
 INPUT = "labresults"
 OUT = "out"
 OUTPUT_REPO = "pipeline"
+# Global mode: the same bucket names are branch master of repos `labresults` and `out`. The
+# input is read-only there because its head commit has provenance (from SOURCE_REPO), as a
+# pipeline's output is on Pachyderm's global gateway.
+SOURCE_REPO = "samples"
+MODES = ("sidecar", "global")
 
 SPECIAL_KEY = "dir/sp ace+plus%pct&amp=eqü€~.txt"
 
@@ -84,16 +89,25 @@ class Missing(Exception):
 
 @dataclass
 class Oracle:
-    """Reads and writes the job's commits directly in the store: ground truth, no S3 involved."""
+    """Reads and writes the buckets' commits directly in the store: ground truth, no S3 involved.
 
-    gateway: SidecarGateway
+    Sidecar: the job's input commits and its output commit. Global: the head commit of the
+    bucket's branch (``master``) as it is now; every write there is a commit of its own.
+    """
+
+    gateway: SidecarGateway | GlobalGateway
 
     def ref(self, bucket: str) -> CommitRef:
+        gateway = self.gateway
+        if isinstance(gateway, GlobalGateway):
+            head = gateway.backend.inspect_branch(bucket, "master").head
+            assert head is not None, f"{bucket}@master has no commit"
+            return CommitRef(repo=bucket, id=head)
         if bucket == OUT:
-            out = self.gateway.output_commit
+            out = gateway.output_commit
             assert out is not None
             return out.ref
-        return self.gateway.input_commits[bucket]
+        return gateway.input_commits[bucket]
 
     def files(self, bucket: str, prefix: str = "") -> dict[str, int]:
         """path -> size of every file in the bucket's commit."""
@@ -125,7 +139,12 @@ class Oracle:
         return str(head["ETag"]).strip('"')
 
     def put(self, key: str, data: bytes) -> None:
-        self.gateway.backend.put_file(self.ref(OUT), key, [data])
+        backend = self.gateway.backend
+        if isinstance(self.gateway, GlobalGateway):
+            with commit(backend, OUT, "master", description=f"oracle: {key}") as info:
+                backend.put_file(info.ref, key, [data])
+        else:
+            backend.put_file(self.ref(OUT), key, [data])
 
 
 # --------------------------------------------------------------------------------------------
@@ -214,6 +233,12 @@ class Adapter:
 
     def delete_many(self, bucket: str, keys: Sequence[str]) -> None:
         raise Unsupported("no multi-delete API")
+
+    def create_bucket(self, bucket: str) -> None:
+        raise Unsupported("no bucket creation API")
+
+    def delete_bucket(self, bucket: str) -> None:
+        raise Unsupported("no bucket deletion API")
 
     def make_marker(self, bucket: str, key: str) -> None:
         """Create the zero-byte directory marker ``key`` (ending in /)."""

@@ -3,7 +3,9 @@
 - ``seeded_store`` (session): a LocalStore whose repo ``labresults`` holds INPUT_FILES;
 - ``served`` (class): a SidecarGateway on that store serving ``labresults`` (read-only) and
   ``out``, through ``gateway.serve()`` on 127.0.0.1 (TLS when the test class sets ``TLS``);
-  each test starts a fresh job, so ``out`` starts empty;
+  each test starts a fresh job, so ``out`` starts empty. A class with ``MODE = "global"`` gets
+  a GlobalGateway instead, on ``global_store`` (the same input files on ``labresults@master``,
+  read-only by provenance, and a repo ``out`` made afresh, empty, for each test);
 - ``oracle`` (test): the job's commits read and written in the store directly.
 
 awscli (>= 1.44) aliases the top-level names ``botocore`` and ``s3transfer`` to its vendored
@@ -17,9 +19,11 @@ to that file as (client column, operation, outcome, reason), with the client ver
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,24 +36,36 @@ import pytest
 # Rewrite the asserts of the shared battery as in a test module (readable failure diffs).
 pytest.register_assert_rewrite("clients_battery", "clients_support")
 
-from clients_battery import OPERATIONS, ClientBattery  # noqa: E402
+from clients_battery import GLOBAL_ONLY, OPERATIONS, ClientBattery  # noqa: E402
 from clients_support import (  # noqa: E402
     BIG,
     INPUT,
     INPUT_FILES,
+    OUT,
     OUTPUT_REPO,
+    SOURCE_REPO,
     Oracle,
     Unsupported,
 )
 from tls_certs import make_tls_pair  # noqa: E402
 
-from pachs3 import LocalStore, SidecarGateway  # noqa: E402
-from pachs3.backends.base import commit  # noqa: E402
+from pachs3 import GlobalGateway, LocalStore, SidecarGateway  # noqa: E402
+from pachs3.backends.base import NotFound, commit  # noqa: E402
 
 MATRIX_ENV = "PACHS3_CLIENT_MATRIX"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Rows of the global mode only (bucket creation): a sidecar's buckets are the job's.
+    not_in_mode = [
+        item
+        for item in items
+        if operation_of(item) in GLOBAL_ONLY
+        and getattr(getattr(item, "cls", None), "MODE", "global") != "global"
+    ]
+    if not_in_mode:
+        config.hook.pytest_deselected(items=not_in_mode)
+        items[:] = [item for item in items if item not in not_in_mode]
     for item in items:
         cls = getattr(item, "cls", None)
         if cls is None or not issubclass(cls, ClientBattery):
@@ -94,6 +110,24 @@ def seeded_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStor
 
 
 @pytest.fixture(scope="session")
+def global_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStore]:
+    """The global mode's store: ``labresults@master`` holds INPUT_FILES in a commit derived from
+    ``samples@master`` (so the global gateway serves it read-only, as a pipeline's output)."""
+    store = LocalStore(tmp_path_factory.mktemp("clients-global-store"))
+    try:
+        store.create_repo(SOURCE_REPO)
+        with commit(store, SOURCE_REPO, "master") as source:
+            store.put_file(source.ref, "README", [b"where labresults came from\n"])
+        store.create_repo(INPUT)
+        with commit(store, INPUT, "master", provenance=[source.ref]) as info:
+            for path, data in INPUT_FILES.items():
+                store.put_file(info.ref, path, [data])
+        yield store
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="session")
 def big_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("big") / "big.bin"
     path.write_bytes(BIG)
@@ -107,7 +141,7 @@ def tls_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @dataclass
 class Served:
-    gateway: SidecarGateway
+    gateway: SidecarGateway | GlobalGateway
     endpoint_url: str
     host: str
     port: int
@@ -118,25 +152,62 @@ class Served:
     def hostport(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def mode(self) -> str:
+        return "global" if isinstance(self.gateway, GlobalGateway) else "sidecar"
+
+    @property
+    def bucket_names(self) -> list[str]:
+        """What ListBuckets answers, sorted: the job's buckets; globally every branch, in the
+        long form Pachyderm's global gateway lists (``branch.repo.project``)."""
+        if self.mode == "sidecar":
+            return sorted([INPUT, OUT])
+        return sorted(f"master.{repo}.default" for repo in (INPUT, OUT, SOURCE_REPO))
+
     def restart_job(self) -> None:
-        """A new job on the same server: ``out`` is a fresh, empty output commit."""
-        if self.gateway.job is not None:
-            self.gateway.end_job()
-        self.gateway.begin_job(inputs={INPUT: f"{INPUT}@master"}, output=OUTPUT_REPO)
+        """A new job on the same server: ``out`` is a fresh, empty output commit (global mode:
+        the repo ``out`` made again, its ``master`` with one empty commit)."""
+        gateway = self.gateway
+        if isinstance(gateway, GlobalGateway):
+            with contextlib.suppress(NotFound):
+                gateway.backend.delete_repo(OUT)
+            gateway.backend.create_repo(OUT)
+            with commit(gateway.backend, OUT, "master", description="fresh out"):
+                pass
+            return
+        if gateway.job is not None:
+            gateway.end_job()
+        gateway.begin_job(inputs={INPUT: f"{INPUT}@master"}, output=OUTPUT_REPO)
+
+    def writes(self) -> int:
+        """How many writes the gateway has made: files written (sidecar) or commits on
+        ``out@master`` (global: every write is a commit)."""
+        gateway = self.gateway
+        if isinstance(gateway, GlobalGateway):
+            return len(gateway.backend.list_commits(OUT, branch="master"))
+        return gateway.stats.files_written
 
 
 @pytest.fixture(scope="class")
-def served(request: pytest.FixtureRequest, seeded_store: LocalStore) -> Iterator[Served]:
+def served(request: pytest.FixtureRequest) -> Iterator[Served]:
     tls = bool(getattr(request.cls, "TLS", False))
+    mode = getattr(request.cls, "MODE", "sidecar")
     options: dict[str, Any] = {}
     ca_file: Path | None = None
     if tls:
         cert, key = request.getfixturevalue("tls_pair")
         options = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
         ca_file = cert
-    with SidecarGateway(
-        seeded_store, inputs={INPUT: f"{INPUT}@master"}, output=OUTPUT_REPO
-    ) as gateway:
+    gateway: SidecarGateway | GlobalGateway
+    if mode == "global":
+        gateway = GlobalGateway(request.getfixturevalue("global_store"))
+    else:
+        gateway = SidecarGateway(
+            request.getfixturevalue("seeded_store"),
+            inputs={INPUT: f"{INPUT}@master"},
+            output=OUTPUT_REPO,
+        )
+    with gateway:
         server = gateway.serve(**options)
         yield Served(
             gateway=gateway,
@@ -211,12 +282,28 @@ def _last_line(text: str) -> str:
     return (lines[-1] if lines else "")[:300]
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Each client column's test time (setup, call and teardown: driver builds, JVM starts
+    included), for the CI budget; .ci/run's toolchain stage prints the time before the suite."""
+    seconds: dict[str, float] = {}
+    for record in _results.values():
+        seconds[record["client"]] = seconds.get(record["client"], 0.0) + record["duration"]
+    if not seconds:
+        return
+    terminalreporter.section("client suite time per column (s)")
+    for column, spent in sorted(seconds.items(), key=lambda kv: -kv[1]):
+        terminalreporter.write_line(f"{spent:8.1f}  {column}")
+    terminalreporter.write_line(f"{sum(seconds.values()):8.1f}  total")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     target = os.environ.get(MATRIX_ENV)
     if not target or not _results:
         return
     clients = []
-    for column, cls in sorted(_classes.items(), key=lambda kv: (kv[1].TLS, kv[1].ORDER, kv[0])):
+    for column, cls in sorted(
+        _classes.items(), key=lambda kv: (kv[1].MODE, kv[1].TLS, kv[1].ORDER, kv[0])
+    ):
         try:
             versions = cls.versions()
         except Exception as exc:  # a missing client: say so in the matrix
@@ -226,6 +313,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 "column": column,
                 "client": cls.CLIENT,
                 "tls": cls.TLS,
+                "mode": cls.MODE,
                 "versions": versions,
                 "setup": cls.SETUP + (f"; TLS: {cls.TLS_SETUP}" if cls.TLS else ""),
                 "notes": dict(cls.NOTES),
@@ -235,6 +323,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "python": platform.python_version(),
         "platform": f"{platform.system()} {platform.machine()}",
         "pachs3": _version("pachs3"),
+        "commit": _git_commit(),
         "command": " ".join(["pytest", *sys.argv[1:]]),
         "operations": [
             {"id": op, "label": label, "checks": checks}
@@ -247,6 +336,29 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         ),
     }
     Path(target).write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+
+
+def _git_commit() -> str:
+    """The commit the suite ran at (``+changes`` when the work tree differed from it)."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    except OSError:
+        return ""
+    return f"{head}+changes" if head and dirty else head
 
 
 def _version(distribution: str) -> str:

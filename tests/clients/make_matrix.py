@@ -26,6 +26,26 @@ ENV = "PACHS3_CLIENT_MATRIX"
 PASS, FAIL, SKIP, ABSENT, NOT_RUN = "✅", "💥 failed", "⏭ skipped", "—", "not run"
 
 
+MODE_SECTIONS = (
+    (
+        "sidecar",
+        "Matrix: sidecar mode",
+        "`SidecarGateway`: one job's buckets, the input `labresults` (read-only) and `out` "
+        "(the job's output commit). It has no CreateBucket/DeleteBucket: the job's buckets are "
+        "fixed.",
+    ),
+    (
+        "global",
+        "Matrix: global mode",
+        "`GlobalGateway`: every branch of every repo is a bucket (docs/global.md); the same "
+        "bucket names are branch `master` of the repos `labresults` (read-only there because "
+        "its head commit has provenance, as a pipeline's output on Pachyderm's global gateway) "
+        "and `out` (made afresh for each test; every write is a commit). ListBuckets lists "
+        "every branch in the long form `master.repo.default`.",
+    ),
+)
+
+
 class Footnotes:
     """Numbered reasons, each printed once."""
 
@@ -92,8 +112,9 @@ def render(document: dict[str, Any]) -> str:
     add(
         "Each cell is one test of the client suite (`tests/clients/`): the real client, "
         "unmodified apart from the endpoint (and path-style addressing where it must be told), "
-        "against `SidecarGateway.serve()` on 127.0.0.1 with an input bucket `labresults` "
-        "(read-only) and `out` (writable, read-your-writes). Bytes are checked in the store "
+        "against `SidecarGateway.serve()` or `GlobalGateway.serve()` (one table each) on "
+        "127.0.0.1 with an input bucket `labresults` (read-only) and `out` (writable, "
+        "read-your-writes). Bytes are checked in the store "
         "itself, not only through the client. The *TLS* columns run the same battery over the "
         "threaded server's TLS option with a throwaway self-signed certificate (the CA bundle is "
         "passed to the client): the botocore family then sends `aws-chunked` bodies with "
@@ -117,17 +138,26 @@ def render(document: dict[str, Any]) -> str:
         f"Run: {counts['passed']} passed, {counts['xfailed']} expected failures (xfail), "
         f"{counts['not run']} not run, {counts['other']} other; "
         f"Python {document['python']}, {document['platform']}, "
-        f"pachs3 {document['pachs3']}."
+        f"pachs3 {document['pachs3']}"
+        + (f", at commit `{document['commit']}`" if document.get("commit") else "")
+        + "."
     )
     add("")
-    add("## Matrix")
-    add("")
-    add("| operation | " + " | ".join(columns) + " |")
-    add("|---|" + "---|" * len(columns))
-    for op in used:
-        row = [cell(results.get((col, op["id"])), notes) for col in columns]
-        add(f"| {escape(op['label'])} | " + " | ".join(row) + " |")
-    add("")
+    for mode, title, about in MODE_SECTIONS:
+        in_mode = [c["column"] for c in clients if c.get("mode", "sidecar") == mode]
+        if not in_mode:
+            continue
+        rows = [op for op in used if any((col, op["id"]) in results for col in in_mode)]
+        add(f"## {title}")
+        add("")
+        add(about)
+        add("")
+        add("| operation | " + " | ".join(in_mode) + " |")
+        add("|---|" + "---|" * len(in_mode))
+        for op in rows:
+            row = [cell(results.get((col, op["id"])), notes) for col in in_mode]
+            add(f"| {escape(op['label'])} | " + " | ".join(row) + " |")
+        add("")
     if notes.reasons:
         add("Reasons:")
         add("")

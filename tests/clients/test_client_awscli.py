@@ -40,7 +40,6 @@ from clients_support import (
 SPECIAL_NAME = SPECIAL_KEY.removeprefix("dir/")
 
 
-
 EMPTY_THEN_PUT = """
 import awscli  # as the aws script does: botocore is now the CLI's vendored copy
 import io, json, sys
@@ -227,6 +226,12 @@ class AwsCli(Adapter):
     def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> None:
         self.aws("s3", "cp", f"s3://{src_bucket}/{src_key}", f"s3://{dst_bucket}/{dst_key}")
 
+    def create_bucket(self, bucket: str) -> None:
+        self.aws("s3", "mb", f"s3://{bucket}")
+
+    def delete_bucket(self, bucket: str) -> None:
+        self.aws("s3", "rb", f"s3://{bucket}")
+
     def delete(self, bucket: str, key: str) -> None:
         self.aws("s3", "rm", f"s3://{bucket}/{key}")
 
@@ -312,10 +317,10 @@ class TestAwsCli(ClientBattery):
         assert oracle.files(OUT) == {f"synced/{k}": len(v) for k, v in tree.items()}
         for name, data in tree.items():
             assert oracle.read(OUT, f"synced/{name}") == data
-        written = served.gateway.stats.files_written
+        written = served.writes()
         again = adapter.aws("s3", "sync", str(local), f"s3://{OUT}/synced/")
         assert b"upload:" not in again, again  # nothing changed: nothing uploaded
-        assert served.gateway.stats.files_written == written
+        assert served.writes() == written
         down = tmp_path / "down"
         adapter.aws("s3", "sync", f"s3://{OUT}/synced/", str(down))
         got = {str(p.relative_to(down)): p.read_bytes() for p in down.rglob("*") if p.is_file()}
@@ -380,3 +385,8 @@ def sent_puts(debug_log: str) -> list[dict[str, str]]:
             {k: v.decode() if isinstance(v, bytes) else str(v) for k, v in headers.items()}
         )
     return found
+
+
+class TestAwsCliGlobal(TestAwsCli):
+    MODE = "global"
+    NOTES: ClassVar[dict[str, str]] = {}

@@ -105,6 +105,12 @@ class Boto3ClientAdapter(Adapter):
             Bucket=dst_bucket, Key=dst_key, CopySource={"Bucket": src_bucket, "Key": src_key}
         )
 
+    def create_bucket(self, bucket: str) -> None:
+        self.s3.create_bucket(Bucket=bucket)
+
+    def delete_bucket(self, bucket: str) -> None:
+        self.s3.delete_bucket(Bucket=bucket)
+
     def delete(self, bucket: str, key: str) -> None:
         self.s3.delete_object(Bucket=bucket, Key=key)
 
@@ -338,3 +344,13 @@ class TestBoto3TLS(TestBoto3):
 
 class TestBoto3ResourceTLS(TestBoto3Resource):
     TLS = True
+
+
+class TestBoto3Global(TestBoto3):
+    MODE = "global"
+    NOTES: ClassVar[dict[str, str]] = {}
+
+
+class TestBoto3ResourceGlobal(TestBoto3Resource):
+    MODE = "global"
+    NOTES: ClassVar[dict[str, str]] = {}

@@ -104,6 +104,7 @@ class TestDuckdb(ClientBattery):
     MARKERS_LISTED_AS = "directory"
     UNSUPPORTED: ClassVar[dict[str, str]] = {
         "list_buckets": "DuckDB has no bucket listing (glob() needs a bucket)",
+        "create_bucket": "DuckDB has no bucket creation (httpfs reads and writes objects)",
         "put_small": NO_BYTES_WRITE,
         "put_large": NO_BYTES_WRITE,
         "get_range": "no ranged-read API (httpfs reads ranges internally, for Parquet)",
@@ -174,3 +175,8 @@ class TestDuckdb(ClientBattery):
         ]
         only = adapter.rows(f"SELECT DISTINCT p, count(*) OVER () FROM {source} WHERE p = 2")
         assert only == [(2, 10000)]
+
+
+class TestDuckdbGlobal(TestDuckdb):
+    MODE = "global"
+    NOTES: ClassVar[dict[str, str]] = {}

@@ -104,3 +104,8 @@ class TestGoSdkTls(GoSdkBattery):
     TLS = True
     TLS_SETUP = "the test CA as the HTTP client's RootCAs"
     NOTES: ClassVar[dict[str, str]] = {}
+
+
+class TestGoSdkGlobal(TestGoSdk):
+    MODE = "global"
+    NOTES: ClassVar[dict[str, str]] = {}

@@ -53,6 +53,22 @@ class JavaSdkAdapter(DriverAdapter):
     large_put_parts = 5 * MiB  # the CRT client's minimumPartSizeInBytes: 4 parts of 5 MiB
 
 
+def trust_store(ca_file: Path, directory: Path) -> list[str]:
+    """JVM options that make JSSE (the Apache client, java.net.http) trust the test's CA: a
+    PKCS12 trust store holding it, made with the JDK's keytool."""
+    keytool = require_toolchain("keytool", "the JDK's keytool")
+    store = directory / "truststore.p12"
+    command = [keytool, "-importcert", "-noprompt", "-alias", "pachs3-test-ca"]
+    command += ["-file", str(ca_file), "-keystore", str(store)]
+    command += ["-storetype", "PKCS12", "-storepass", "changeit"]
+    subprocess.run(command, check=True, capture_output=True)
+    return [
+        f"-Djavax.net.ssl.trustStore={store}",
+        "-Djavax.net.ssl.trustStoreType=PKCS12",
+        "-Djavax.net.ssl.trustStorePassword=changeit",
+    ]
+
+
 class TestJavaSdk(SdkBattery):
     CLIENT = "aws-sdk-java-v2"
     ORDER = 220
@@ -84,18 +100,31 @@ class TestJavaSdk(SdkBattery):
     def adapter(
         cls, served: Any, java_classpath: str, tmp_path_factory: pytest.TempPathFactory
     ) -> Iterator[JavaSdkAdapter]:
+        scratch = tmp_path_factory.mktemp("java")
+        options = trust_store(served.ca_file, scratch) if served.ca_file else []
+        config = {"endpoint": served.endpoint_url, "crt_trust_all": served.ca_file is not None}
         driver = Driver(
-            [
-                "java",
-                "-cp",
-                java_classpath,
-                "pachs3.Driver",
-                json.dumps({"endpoint": served.endpoint_url}),
-            ],
+            ["java", *options, "-cp", java_classpath, "pachs3.Driver", json.dumps(config)],
             cwd=JAVA,
-            log=tmp_path_factory.mktemp("java") / "driver.log",
+            log=scratch / "driver.log",
         )
         try:
             yield JavaSdkAdapter(driver)
         finally:
             driver.close()
+
+
+class TestJavaSdkGlobal(TestJavaSdk):
+    MODE = "global"
+    NOTES: ClassVar[dict[str, str]] = {}
+
+
+class TestJavaSdkTls(TestJavaSdk):
+    TLS = True
+    TLS_SETUP = (
+        "the test CA in a PKCS12 trust store (`javax.net.ssl.trustStore`) for the S3Client and "
+        "java.net.http; the CRT client (S3TransferManager) with `trustAllCertificatesEnabled`: "
+        "its builder has no CA option (`S3CrtHttpConfiguration.Builder`), and its native TLS "
+        "reads only the system's CA store"
+    )
+    NOTES: ClassVar[dict[str, str]] = {}

@@ -145,3 +145,8 @@ class TestJsSdkTls(JsSdkBattery):
     SETUP = TestJsSdk.SETUP
     TLS_SETUP = "the test CA in `NODE_EXTRA_CA_CERTS`"
     NOTES: ClassVar[dict[str, str]] = {}
+
+
+class TestJsSdkGlobal(TestJsSdk):
+    MODE = "global"
+    NOTES: ClassVar[dict[str, str]] = {}

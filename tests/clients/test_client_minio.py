@@ -82,6 +82,12 @@ class MinioAdapter(Adapter):
             source=CopySource(bucket_name=src_bucket, object_name=src_key),
         )
 
+    def create_bucket(self, bucket: str) -> None:
+        self.client.make_bucket(bucket_name=bucket)
+
+    def delete_bucket(self, bucket: str) -> None:
+        self.client.remove_bucket(bucket_name=bucket)
+
     def delete(self, bucket: str, key: str) -> None:
         self.client.remove_object(bucket_name=bucket, object_name=key)
 
@@ -143,3 +149,8 @@ class TestMinio(ClientBattery):
             response.close()
             response.release_conn()
         assert b"".join(chunks) == data
+
+
+class TestMinioGlobal(TestMinio):
+    MODE = "global"
+    NOTES: ClassVar[dict[str, str]] = {}

@@ -127,6 +127,7 @@ class TestObstore(ClientBattery):
     MARKERS_LISTED_AS = "stripped"
     UNSUPPORTED: ClassVar[dict[str, str]] = {
         "list_buckets": "an obstore store is one bucket: no ListBuckets API",
+        "create_bucket": "an obstore store is one bucket: no CreateBucket/DeleteBucket API",
         "copy": CROSS_BUCKET,
         "dir_marker": NO_MARKERS,
     }
@@ -174,3 +175,8 @@ class TestObstore(ClientBattery):
         assert oracle.read(OUT, "stream/up.bin") == data
         got = b"".join(bytes(c) for c in obs.get(adapter.store(OUT), "stream/up.bin"))
         assert got == data
+
+
+class TestObstoreGlobal(TestObstore):
+    MODE = "global"
+    NOTES: ClassVar[dict[str, str]] = {}

@@ -128,3 +128,8 @@ class TestPolars(ClientBattery):
         only = scan.filter(pl.col("p") == 2).collect()
         assert only.height == 10_000
         assert set(only["p"].to_list()) == {2}
+
+
+class TestPolarsGlobal(TestPolars):
+    MODE = "global"
+    NOTES: ClassVar[dict[str, str]] = {}

@@ -41,6 +41,9 @@ class PyarrowAdapter(Adapter):
             connect_timeout=5,
             request_timeout=60,
             retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=2),
+            # pyarrow refuses CreateBucket/DeleteBucket unless told (the global mode's row)
+            allow_bucket_creation=served.mode == "global",
+            allow_bucket_deletion=served.mode == "global",
         )
 
     def _files(self, base: str, *, recursive: bool) -> list[Any]:
@@ -101,6 +104,12 @@ class PyarrowAdapter(Adapter):
 
     def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> None:
         self.fs.copy_file(f"{src_bucket}/{src_key}", f"{dst_bucket}/{dst_key}")
+
+    def create_bucket(self, bucket: str) -> None:
+        self.fs.create_dir(bucket)  # a bare name: CreateBucket
+
+    def delete_bucket(self, bucket: str) -> None:
+        self.fs.delete_dir(bucket)
 
     def delete(self, bucket: str, key: str) -> None:
         self.fs.delete_file(f"{bucket}/{key}")
@@ -247,3 +256,8 @@ class TestPyarrow(ClientBattery):
             assert f.size() == len(data)
             f.seek(5 * MiB)
             assert f.read(MiB) == data[5 * MiB : 6 * MiB]
+
+
+class TestPyarrowGlobal(TestPyarrow):
+    MODE = "global"
+    NOTES: ClassVar[dict[str, str]] = {}

@@ -124,6 +124,12 @@ class Rclone(Adapter):
     def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> None:
         self.rclone("copyto", f"gw:{src_bucket}/{src_key}", f"gw:{dst_bucket}/{dst_key}")
 
+    def create_bucket(self, bucket: str) -> None:
+        self.rclone("mkdir", f"gw:{bucket}")
+
+    def delete_bucket(self, bucket: str) -> None:
+        self.rclone("rmdir", f"gw:{bucket}")
+
     def delete(self, bucket: str, key: str) -> None:
         self.rclone("deletefile", f"gw:{bucket}/{key}")
 
@@ -193,9 +199,9 @@ class TestRclone(ClientBattery):
         assert oracle.files(OUT) == {f"synced/{k}": len(v) for k, v in tree.items()}
         for name, data in tree.items():
             assert oracle.read(OUT, f"synced/{name}") == data
-        written = served.gateway.stats.files_written
+        written = served.writes()
         adapter.rclone("sync", str(local), f"gw:{OUT}/synced")
-        assert served.gateway.stats.files_written == written  # nothing re-uploaded
+        assert served.writes() == written  # nothing re-uploaded
         down = tmp_path / "down"
         adapter.rclone("sync", f"gw:{OUT}/synced", str(down))
         got = {str(p.relative_to(down)): p.read_bytes() for p in down.rglob("*") if p.is_file()}
@@ -215,3 +221,8 @@ class TestRclone(ClientBattery):
             oracle.put(key, b"x")
         adapter.rclone("purge", f"gw:{OUT}/r")
         assert oracle.keys(OUT) == ["rest.txt"]
+
+
+class TestRcloneGlobal(TestRclone):
+    MODE = "global"
+    NOTES: ClassVar[dict[str, str]] = {}

@@ -84,6 +84,12 @@ class S3fsAdapter(Adapter):
     def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> None:
         self.fs.copy(f"{src_bucket}/{src_key}", f"{dst_bucket}/{dst_key}")
 
+    def create_bucket(self, bucket: str) -> None:
+        self.fs.mkdir(bucket)  # a bare name: CreateBucket
+
+    def delete_bucket(self, bucket: str) -> None:
+        self.fs.rmdir(bucket)
+
     def delete(self, bucket: str, key: str) -> None:
         self.fs.rm_file(f"{bucket}/{key}")
 
@@ -216,3 +222,8 @@ class TestS3fsTLS(TestS3fs):
             assert_aws_chunked(headers)
         assert oracle.read(OUT, "tls/small.txt") == data
         assert oracle.read(OUT, "tls/big.bin") == BIG
+
+
+class TestS3fsGlobal(TestS3fs):
+    MODE = "global"
+    NOTES: ClassVar[dict[str, str]] = {}

@@ -111,6 +111,7 @@ class TestSmartOpen(ClientBattery):
     ORDER = 70
     UNSUPPORTED: ClassVar[dict[str, str]] = {
         "list_buckets": NO_API.format(what="bucket listing"),
+        "create_bucket": NO_API.format(what="bucket creation"),
         "list_delimiter": NO_API.format(what="delimiter listing"),
         "head": NO_API.format(what="HEAD/stat"),
         "copy": NO_API.format(what="copy"),
@@ -187,3 +188,8 @@ class TestSmartOpenTLS(TestSmartOpen):
             assert_aws_chunked(headers)
         assert oracle.read(OUT, "tls/small.txt") == data
         assert oracle.read(OUT, "tls/big.bin") == BIG
+
+
+class TestSmartOpenGlobal(TestSmartOpen):
+    MODE = "global"
+    NOTES: ClassVar[dict[str, str]] = {}

@@ -1,6 +1,7 @@
 """Apache Spark (pyspark, ``local[2]``) with S3A: hadoop-aws of Spark's Hadoop version and its
 AWS SDK bundle, plus spark-hadoop-cloud for the magic committer, resolved from Maven Central by
-Spark's own ``spark.jars.packages`` into its ivy cache once (about 660 MB the first time).
+Spark's own ``spark.jars.packages`` into its ivy cache once (about 660 MB the first time;
+.ci/run fetches them in its toolchain stage with spark_jars.py, which names them).
 
 Spark reads and writes tables, nothing else: the object rows of the battery are n/a; its reads,
 its writes with both committers and its partitioned writes are the table rows.
@@ -19,21 +20,10 @@ import pytest
 from clients_battery import ClientBattery, expect_error
 from clients_drivers import require_toolchain
 from clients_support import INPUT, OUT, Adapter, Missing, Oracle, Refused
+from spark_jars import EXCLUDED, HADOOP_AWS, PACKAGES
 
 pq = pytest.importorskip("pyarrow.parquet")
 
-HADOOP_AWS = "org.apache.hadoop:hadoop-aws:3.5.0"  # the hadoop-client-api jar pyspark 4.3 ships
-# The newest spark-hadoop-cloud on Maven Central (there is none for 4.3): only its two
-# committer-binding classes are used; the other stores' connectors are excluded.
-HADOOP_CLOUD = "org.apache.spark:spark-hadoop-cloud_2.13:4.0.1"
-EXCLUDED = (
-    "org.apache.hadoop:hadoop-cloud-storage",
-    "org.apache.hadoop:hadoop-azure",
-    "org.apache.hadoop:hadoop-azure-datalake",
-    "org.apache.hadoop:hadoop-openstack",
-    "org.apache.hadoop:hadoop-aliyun",
-    "com.google.cloud.bigdataoss:gcs-connector",
-)
 TABLES_ONLY = "Spark reads and writes tables (CSV, Parquet, ...), it has no object API"
 MAGIC = {
     "spark.sql.sources.commitProtocolClass": (
@@ -67,7 +57,7 @@ def spark_session(endpoint_url: str) -> Any:
     builder = (
         SparkSession.builder.master("local[2]")
         .appName("pachs3-clients")
-        .config("spark.jars.packages", f"{HADOOP_AWS},{HADOOP_CLOUD}")
+        .config("spark.jars.packages", PACKAGES)
         .config("spark.jars.excludes", ",".join(EXCLUDED))
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
@@ -203,3 +193,8 @@ class TestSpark(ClientBattery):
         assert back.count() == 3000
         only = back.where("p = 2").select("n").collect()
         assert sorted(r.n for r in only) == list(range(2, 3000, 3))
+
+
+class TestSparkGlobal(TestSpark):
+    MODE = "global"
+    NOTES: ClassVar[dict[str, str]] = {}

@@ -224,6 +224,12 @@ func (d *driver) run(op string, a args) (any, error) {
 			Bucket: aws.String(a.DstBucket), Key: aws.String(a.DstKey), CopySource: aws.String(copySource(a.SrcBucket, a.SrcKey)),
 		})
 		return nil, err
+	case "create_bucket":
+		_, err := d.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(a.Bucket)})
+		return nil, err
+	case "delete_bucket":
+		_, err := d.client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String(a.Bucket)})
+		return nil, err
 	case "delete":
 		_, err := d.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(a.Bucket), Key: aws.String(a.Key)})
 		return nil, err

@@ -14,6 +14,8 @@ import { pipeline } from "node:stream/promises";
 
 import {
   CopyObjectCommand,
+  CreateBucketCommand,
+  DeleteBucketCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -126,6 +128,14 @@ const OPERATIONS = {
     await client.send(
       new CopyObjectCommand({ Bucket: dst_bucket, Key: dst_key, CopySource: copySource(src_bucket, src_key) }),
     );
+    return null;
+  },
+  async create_bucket({ bucket }) {
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+    return null;
+  },
+  async delete_bucket({ bucket }) {
+    await client.send(new DeleteBucketCommand({ Bucket: bucket }));
     return null;
   },
   async delete({ bucket, key }) {

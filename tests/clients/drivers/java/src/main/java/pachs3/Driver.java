@@ -9,6 +9,11 @@
 // CRT-based S3AsyncClient does the large multipart upload and the ranged parallel download.
 //
 //   java -cp CLASSPATH pachs3.Driver '{"endpoint": "http://127.0.0.1:PORT"}'
+//
+// Over TLS the S3Client (Apache client) and java.net.http trust what the JVM's trust store holds
+// (javax.net.ssl.trustStore: the test's CA). The CRT client verifies with its own native TLS and
+// the system's CA store: its builder has no CA option (S3CrtHttpConfiguration.Builder offers only
+// trustAllCertificatesEnabled), so with "crt_trust_all": true it is told to trust any certificate.
 package pachs3;
 
 import com.google.gson.Gson;
@@ -62,7 +67,7 @@ public final class Driver {
     private final S3Presigner presigner;
     private final HttpClient http = HttpClient.newHttpClient();
 
-    private Driver(String endpoint) {
+    private Driver(String endpoint, boolean crtTrustAll) {
         var credentials = StaticCredentialsProvider.create(AwsBasicCredentials.create("any-key", "any-secret"));
         URI uri = URI.create(endpoint);
         client = S3Client.builder()
@@ -79,6 +84,7 @@ public final class Driver {
                 .forcePathStyle(true)
                 .minimumPartSizeInBytes(5 * MiB)
                 .maxConcurrency(4)
+                .httpConfiguration(http -> http.trustAllCertificatesEnabled(crtTrustAll))
                 .build();
         transfers = S3TransferManager.builder().s3Client(crt).build();
         presigner = S3Presigner.builder()
@@ -169,6 +175,12 @@ public final class Driver {
                 client.copyObject(c -> c.sourceBucket(str(a, "src_bucket")).sourceKey(str(a, "src_key"))
                         .destinationBucket(str(a, "dst_bucket")).destinationKey(str(a, "dst_key")));
                 return null;
+            case "create_bucket":
+                client.createBucket(c -> c.bucket(bucket));
+                return null;
+            case "delete_bucket":
+                client.deleteBucket(d -> d.bucket(bucket));
+                return null;
             case "delete":
                 client.deleteObject(d -> d.bucket(bucket).key(key));
                 return null;
@@ -249,7 +261,8 @@ public final class Driver {
 
     public static void main(String[] argv) throws Exception {
         JsonObject config = GSON.fromJson(argv[0], JsonObject.class);
-        Driver driver = new Driver(config.get("endpoint").getAsString());
+        boolean crtTrustAll = config.has("crt_trust_all") && config.get("crt_trust_all").getAsBoolean();
+        Driver driver = new Driver(config.get("endpoint").getAsString(), crtTrustAll);
         var in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
         String line;
         while ((line = in.readLine()) != null) {
