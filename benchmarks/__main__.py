@@ -22,7 +22,16 @@ from pathlib import Path
 from benchmarks.harness import PRESETS, Json, load, machine, now, pachs3_source, preset_json
 from benchmarks.report import targets, write_document
 
-WORKLOADS = ("server", "concurrency", "small", "listing", "large", "flat", "job")
+WORKLOADS = (
+    "server",
+    "concurrency",
+    "small",
+    "listing",
+    "listing_http",
+    "large",
+    "flat",
+    "job",
+)
 ROOT = Path(__file__).resolve().parent.parent
 
 

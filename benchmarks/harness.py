@@ -70,6 +70,10 @@ class Preset:
     list_peer_budget: float = 60.0
     delimiter_keys: int = 1_000_000
     delimiter_prefixes: int = 100
+    # listing over HTTP (raw client, servers in their own processes)
+    list_http_sizes: tuple[int, ...] = (100_000, 1_000_000)
+    list_http_moto_keys: int = 100_000
+    list_http_rounds: int = 2
     # large objects
     large_size: int = GiB
     large_rounds: int = 2
@@ -92,6 +96,9 @@ PRESETS: dict[str, Preset] = {
         concurrency_seconds=1.0,
         concurrency_rounds=2,
         job_inputs=((2_000, 4 * KiB), (4, 50 * MiB)),
+        list_http_sizes=(30_000, 200_000),
+        list_http_moto_keys=30_000,
+        list_http_rounds=1,
         small_seconds=0.5,
         small_rounds=3,
         list_sizes=(10_000, 30_000),
@@ -114,6 +121,9 @@ PRESETS: dict[str, Preset] = {
         concurrency_seconds=0.2,
         concurrency_rounds=1,
         job_inputs=((30, 4 * KiB),),
+        list_http_sizes=(2_500,),
+        list_http_moto_keys=2_500,
+        list_http_rounds=1,
         small_keys=5,
         small_threads=(1, 2),
         small_seconds=0.05,

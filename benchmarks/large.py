@@ -18,6 +18,7 @@ user+system seconds during the transfer.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -55,6 +56,17 @@ def file_chunks(path: Path, size: int = MiB) -> Iterator[bytes]:
     with path.open("rb") as source:
         while chunk := source.read(size):
             yield chunk
+
+
+def md5_rate(size: int) -> float:
+    """MB/s of one core computing MD5 over ``size`` bytes in memory (8 MiB blocks): the ETag's
+    inherent cost, the ceiling of a single-part-at-a-time upload that must hash every byte."""
+    block = os.urandom(BLOCK)
+    digest = hashlib.md5()
+    began = time.perf_counter()
+    for _ in range(max(1, size // BLOCK)):
+        digest.update(block)
+    return max(1, size // BLOCK) * BLOCK / MiB / (time.perf_counter() - began)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -178,7 +190,11 @@ def _measure(preset: Preset, source: Path, store_dir: Path, target: Path, result
             client.delete_object(Bucket=OUTPUT_BUCKET, Key=key)
             return {"put": put, "get": get, "rss_holding_object": holding}
 
-        measures: dict[str, Callable[[], Json]] = {"pachs3": pachs3_round, "static": static_round}
+        measures: dict[str, Callable[[], Json]] = {
+            "pachs3": pachs3_round,
+            "static": static_round,
+            "md5": lambda: {"md5_mb_per_second": md5_rate(size)},
+        }
         if "moto" in clients:
             measures["moto"] = moto_round
         return interleave(measures, preset.large_rounds, budgets={"moto": preset.large_peer_budget})
@@ -199,8 +215,11 @@ def _summarize(result: Json, rounds: Json) -> Json:
         key: max(t["memory"]["growth"] for t in done) for key, done in transfers
     }
     speeds = {key: value["samples"] for key, value in result["mb_per_second"].items()}
+    md5 = [r["md5_mb_per_second"] for r in rounds.pop("md5", [])]
+    result["md5_mb_per_second"] = summary(md5)
     result["ratios"] = {
         "pachs3_get/static_get": paired_ratio(speeds["pachs3_get"], speeds["static_get"]),
+        "pachs3_put/md5": paired_ratio(speeds["pachs3_put"], md5),
     }
     if "moto" in rounds:
         for op in ("put", "get"):

@@ -203,7 +203,9 @@ def _delimiter_large(preset: Preset, workdir: Path) -> Json:
             client = pachs3_client(gateway)
             settle()
             delimiter_listing(client, prefixes)  # warm
+            seeks = store.range_scans
             samples = [delimiter_listing(client, prefixes) for _ in range(5)]
+            seeks = (store.range_scans - seeks) / len(samples)
             middle = f"p{prefixes // 2:03d}/"
             one_prefix = [
                 timed(
@@ -219,5 +221,6 @@ def _delimiter_large(preset: Preset, workdir: Path) -> Json:
         "fill_seconds": fill,
         "fill_keys_per_second": count / fill,
         "seconds": summary(samples),
+        "seeks": seeks,
         "first_page_of_one_prefix_seconds": summary(one_prefix),
     }

@@ -461,7 +461,9 @@ def _listing_section(listing: Json) -> str:
     if big:
         parts.append(
             f"**Delimiter listing on the embedded store**: {big['prefixes']} prefixes over "
-            f"{big['keys']:,} keys: {_ms(_median(big['seconds']))} ms (median of 5); the first "
+            f"{big['keys']:,} keys: {_ms(_median(big['seconds']))} ms (median of 5), "
+            f"{big.get('seeks', float('nan')):,.0f} store seeks (`LocalStore.range_scans`); "
+            "the first "
             f"page of one prefix ({big['keys'] // big['prefixes']:,} keys under it): "
             f"{_ms(_median(big['first_page_of_one_prefix_seconds']))} ms. Filling the store "
             f"through `put_files`: {big['fill_seconds']:.1f} s "
@@ -500,6 +502,7 @@ def _large_section(large: Json) -> str:
             ]
         )
     ratios = large.get("ratios", {})
+    md5 = _median(large.get("md5_mb_per_second"))
     text = (
         f"### Large objects ({_size(large['size'])}, boto3 `upload_file`/`download_file`, "
         f"{_size(large['part_size'])} parts, {large['concurrency']} threads)\n\n"
@@ -517,7 +520,7 @@ def _large_section(large: Json) -> str:
             ],
             rows,
         )
-        + "\n\nRatios: "
+        + f"\n\nOne core's MD5 over the same size in memory: {_num(md5, 1)} MB/s. Ratios: "
         + ", ".join(f"{k} {_ratio(v)}" for k, v in ratios.items())
     )
     if "moto_rss_holding_object" in large:

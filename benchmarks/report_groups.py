@@ -72,6 +72,38 @@ def group_targets(work: Json, target: Make) -> Iterator[Any]:
                 comparison=">=",
                 threshold=1.0,
             )
+    large = work.get("large", {})
+    for ratio, label, limit in (
+        ("pachs3_put/md5", "PUT MB/s / one core's MD5 MB/s", 0.8),
+        ("pachs3_get/static_get", "GET MB/s / static file server's", 1.0),
+    ):
+        yield target(
+            id=f"large-{ratio.replace('/', '-vs-')}",
+            description=f"large object ({large.get('size', 0) >> 20} MiB): pachs3 {label}",
+            value=_get(large, "ratios", ratio),
+            comparison=">=",
+            threshold=limit,
+        )
+    listing = work.get("listing_http", {})
+    moto_size = str(listing.get("moto_size", ""))
+    yield target(
+        id="list-http-vs-moto",
+        description=f"ListObjectsV2 over HTTP, {int(moto_size or 0):,} keys: pachs3 / moto "
+        "keys/s (raw client)",
+        value=_get(listing, "sizes", moto_size, "pachs3/moto"),
+        comparison=">=",
+        threshold=10.0,
+    )
+    delimiter = _get(work, "listing", "delimiter_large") or {}
+    seeks = delimiter.get("seeks")
+    yield target(
+        id="delimiter-seeks-per-prefix",
+        description=f"delimiter listing, {delimiter.get('prefixes', 0):,} prefixes over "
+        f"{delimiter.get('keys', 0):,} keys: store seeks per prefix",
+        value=None if seeks is None else seeks / delimiter["prefixes"],
+        comparison="<=",
+        threshold=2.0,
+    )
     for shape, cell in (_get(work, "job", "shapes") or {}).items():
         label = _shape(cell)
         yield target(
@@ -105,6 +137,8 @@ def group_sections(work: Json) -> Iterator[str]:
         yield _server_section(work["server"])
     if "concurrency" in work and "error" not in work["concurrency"]:
         yield _concurrency_section(work["concurrency"])
+    if "listing_http" in work and "error" not in work["listing_http"]:
+        yield _listing_http_section(work["listing_http"])
     if "job" in work and "error" not in work["job"]:
         if "not_run" in work["job"]:
             yield f"### A whole job\n\nNot run: {work['job']['not_run']}."
@@ -250,6 +284,41 @@ def _job_section(job: Json) -> str:
                 "cp -r s",
                 "run / null",
                 "moto / run",
+            ],
+            rows,
+        )
+    )
+
+
+def _listing_http_section(listing: Json) -> str:
+    rows = []
+    for count, cell in listing["sizes"].items():
+        rates, cpu = cell["keys_per_second"], cell["server_cpu_ms_per_page"]
+        rows.append(
+            [
+                f"{int(count):,}",
+                _num(rates.get("pachs3")),
+                _num(cpu.get("pachs3"), 1),
+                _num(rates.get("moto")),
+                _num(cpu.get("moto"), 1),
+                _ratio(cell.get("pachs3/moto")),
+                _num(cell["pachs3_fill_seconds"], 1),
+            ]
+        )
+    return (
+        "### Listing over HTTP (raw client, servers in their own processes)\n\n"
+        "Every key listed page after page (1000 keys, continuation tokens) over one keep-alive "
+        "connection; the client only counts keys and finds the token. moto is measured at "
+        f"{listing['moto_size']:,} keys (filled through its backend).\n\n"
+        + _table(
+            [
+                "keys",
+                "pachs3 keys/s",
+                "pachs3 server CPU ms/page",
+                "moto keys/s",
+                "moto server CPU ms/page",
+                "pachs3/moto",
+                "pachs3 fill s",
             ],
             rows,
         )

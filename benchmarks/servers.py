@@ -51,7 +51,9 @@ class ServerFailed(RuntimeError):
 
 
 @contextmanager
-def start(command: Sequence[str], log: Path) -> Iterator[Server]:
+def start(
+    command: Sequence[str], log: Path, *, env: dict[str, str] | None = None
+) -> Iterator[Server]:
     """Run ``command`` (a module invocation), wait for its endpoint line, stop it at the end.
 
     The server's stderr goes to ``log``; an exception in the block is re-raised as
@@ -63,7 +65,7 @@ def start(command: Sequence[str], log: Path) -> Iterator[Server]:
             stdout=subprocess.PIPE,
             stderr=errors,
             text=True,
-            env=python_env(),
+            env=env or python_env(),
         )
     server = None
     try:

@@ -71,6 +71,7 @@ def test_every_workload_ran_without_error(run: tuple[dict[str, Any], Path]) -> N
         "small",
         "listing",
         "large",
+        "listing_http",
         "flat",
         "job",
     }
@@ -159,6 +160,16 @@ def test_listing_results(run: tuple[dict[str, Any], Path]) -> None:
         assert _positive(cell["last_over_first"]["pachs3"])
         assert all(_summary_ok(s) for s in cell["delimiter_seconds"].values())
     assert _summary_ok(listing["delimiter_large"]["seconds"])
+    assert listing["delimiter_large"]["seeks"] >= listing["delimiter_large"]["prefixes"]
+
+
+def test_listing_over_http_results(run: tuple[dict[str, Any], Path]) -> None:
+    listing = run[0]["workloads"]["listing_http"]
+    for cell in listing["sizes"].values():
+        assert _positive(cell["keys_per_second"]["pachs3"])
+    moto = listing["sizes"][str(listing["moto_size"])]
+    assert _positive(moto["keys_per_second"]["moto"])
+    assert _positive(moto["pachs3/moto"])
 
 
 def test_large_results_include_memory(run: tuple[dict[str, Any], Path]) -> None:
@@ -166,6 +177,8 @@ def test_large_results_include_memory(run: tuple[dict[str, Any], Path]) -> None:
     for key in ("pachs3_put", "pachs3_get", "static_get", "moto_put", "moto_get"):
         assert _summary_ok(large["mb_per_second"][key])
         assert isinstance(large["memory_growth"][key], int)
+    assert _summary_ok(large["md5_mb_per_second"])
+    assert _positive(large["ratios"]["pachs3_put/md5"])
     detail = large["rounds_detail"]["pachs3"][0]["put"]["memory"]
     assert detail["baseline_rss"] > 0
     assert detail["peak_rss"] >= detail["baseline_rss"]
