@@ -16,6 +16,7 @@ import contextlib
 import io
 import os
 import subprocess
+import sys
 import tarfile
 import tempfile
 from pathlib import Path
@@ -54,6 +55,16 @@ def main(argv: list[str] | None = None) -> int:
         export(args.ref, work / "before")
         envs = {"before": python_env(), "after": python_env()}
         envs["before"]["PYTHONPATH"] = os.pathsep.join([str(work / "before"), str(ROOT)])
+        for name, env in envs.items():  # which pachs3 each server will import
+            where = subprocess.run(
+                [sys.executable, "-c", "import pachs3; print(pachs3.__file__)"],
+                env=env,
+                cwd=work,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            print(f"{name}: {where}")
         stores = {}
         for name in envs:
             stores[name] = work / f"store-{name}"
@@ -70,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                         ),
                         work / f"{name}.stderr",
                         env=env,
+                        cwd=work,
                     )
                 )
                 for name, env in envs.items()

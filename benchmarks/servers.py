@@ -52,7 +52,7 @@ class ServerFailed(RuntimeError):
 
 @contextmanager
 def start(
-    command: Sequence[str], log: Path, *, env: dict[str, str] | None = None
+    command: Sequence[str], log: Path, *, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> Iterator[Server]:
     """Run ``command`` (a module invocation), wait for its endpoint line, stop it at the end.
 
@@ -66,6 +66,7 @@ def start(
             stderr=errors,
             text=True,
             env=env or python_env(),
+            cwd=cwd,  # ``-m`` puts the working directory first on the import path
         )
     server = None
     try:
