@@ -64,6 +64,22 @@ def prepare(step: Sequence[str], *, cwd: Path, what: str, timeout: float = 600) 
     pytest.skip(message)
 
 
+def jvm_trust_store(ca_file: Path, directory: Path) -> list[str]:
+    """JVM options that make JSSE (the AWS SDK's Apache client, java.net.http, S3A) trust the
+    test's CA: a PKCS12 trust store holding it, made with the JDK's keytool."""
+    keytool = require_toolchain("keytool", "the JDK's keytool")
+    store = directory / "truststore.p12"
+    command = [keytool, "-importcert", "-noprompt", "-alias", "pachs3-test-ca"]
+    command += ["-file", str(ca_file), "-keystore", str(store)]
+    command += ["-storetype", "PKCS12", "-storepass", "changeit"]
+    subprocess.run(command, check=True, capture_output=True)
+    return [
+        f"-Djavax.net.ssl.trustStore={store}",
+        "-Djavax.net.ssl.trustStoreType=PKCS12",
+        "-Djavax.net.ssl.trustStorePassword=changeit",
+    ]
+
+
 class DriverError(Exception):
     """An operation the SDK reported as failed: its error name and HTTP status."""
 

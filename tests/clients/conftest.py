@@ -302,7 +302,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     clients = []
     for column, cls in sorted(
-        _classes.items(), key=lambda kv: (kv[1].MODE, kv[1].TLS, kv[1].ORDER, kv[0])
+        _classes.items(), key=lambda kv: (kv[1].MODE != "sidecar", kv[1].TLS, kv[1].ORDER, kv[0])
     ):
         try:
             versions = cls.versions()

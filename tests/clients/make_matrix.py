@@ -167,6 +167,15 @@ def render(document: dict[str, Any]) -> str:
 
     add("## Clients and versions")
     add("")
+    add(
+        "*suite time* is each column's test time in this run (setup included: building a "
+        "driver, starting a JVM; the suite prints it per column at its end). CI fetches the "
+        "toolchain clients' dependencies and builds the drivers before the suite, in the "
+        "stage `toolchain clients` of `.ci/run`, which prints each client's time (npm, Go, "
+        "the Java driver, Spark's S3A jars); on a machine with warm caches that stage is "
+        "short, and the first run downloads about 700 MB (Spark's jars, most of it)."
+    )
+    add("")
     add("| column | versions | configuration used | suite time (s) |")
     add("|---|---|---|---|")
     for c in clients:

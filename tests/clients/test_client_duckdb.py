@@ -50,10 +50,14 @@ class DuckdbAdapter(Adapter):
             config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
         )
         self.con.execute(f"LOAD '{httpfs_extension()}'")
+        if served.ca_file is not None:
+            # httpfs verifies the server's certificate against this file instead of the
+            # system's CA store (the test's self-signed CA).
+            self.con.execute("SET ca_cert_file = ?", [str(served.ca_file)])
         self.con.execute(
             "CREATE SECRET gateway (TYPE s3, KEY_ID 'any-key', SECRET 'any-secret', "
             f"REGION 'us-east-1', ENDPOINT '{served.hostport}', URL_STYLE 'path', "
-            "USE_SSL false)"
+            f"USE_SSL {str(served.tls).lower()})"
         )
 
     def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -179,4 +183,10 @@ class TestDuckdb(ClientBattery):
 
 class TestDuckdbGlobal(TestDuckdb):
     MODE = "global"
+    NOTES: ClassVar[dict[str, str]] = {}
+
+
+class TestDuckdbTls(TestDuckdb):
+    TLS = True
+    TLS_SETUP = "`USE_SSL true`, `SET ca_cert_file` to the test CA"
     NOTES: ClassVar[dict[str, str]] = {}

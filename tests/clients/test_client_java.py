@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from clients_drivers import DRIVERS, Driver, DriverAdapter, SdkBattery, prepare, require_toolchain
+from clients_drivers import (
+    DRIVERS,
+    Driver,
+    DriverAdapter,
+    SdkBattery,
+    jvm_trust_store,
+    prepare,
+    require_toolchain,
+)
 from clients_support import MiB
 
 JAVA = DRIVERS / "java"
@@ -53,22 +61,6 @@ class JavaSdkAdapter(DriverAdapter):
     large_put_parts = 5 * MiB  # the CRT client's minimumPartSizeInBytes: 4 parts of 5 MiB
 
 
-def trust_store(ca_file: Path, directory: Path) -> list[str]:
-    """JVM options that make JSSE (the Apache client, java.net.http) trust the test's CA: a
-    PKCS12 trust store holding it, made with the JDK's keytool."""
-    keytool = require_toolchain("keytool", "the JDK's keytool")
-    store = directory / "truststore.p12"
-    command = [keytool, "-importcert", "-noprompt", "-alias", "pachs3-test-ca"]
-    command += ["-file", str(ca_file), "-keystore", str(store)]
-    command += ["-storetype", "PKCS12", "-storepass", "changeit"]
-    subprocess.run(command, check=True, capture_output=True)
-    return [
-        f"-Djavax.net.ssl.trustStore={store}",
-        "-Djavax.net.ssl.trustStoreType=PKCS12",
-        "-Djavax.net.ssl.trustStorePassword=changeit",
-    ]
-
-
 class TestJavaSdk(SdkBattery):
     CLIENT = "aws-sdk-java-v2"
     ORDER = 220
@@ -101,7 +93,7 @@ class TestJavaSdk(SdkBattery):
         cls, served: Any, java_classpath: str, tmp_path_factory: pytest.TempPathFactory
     ) -> Iterator[JavaSdkAdapter]:
         scratch = tmp_path_factory.mktemp("java")
-        options = trust_store(served.ca_file, scratch) if served.ca_file else []
+        options = jvm_trust_store(served.ca_file, scratch) if served.ca_file else []
         config = {"endpoint": served.endpoint_url, "crt_trust_all": served.ca_file is not None}
         driver = Driver(
             ["java", *options, "-cp", java_classpath, "pachs3.Driver", json.dumps(config)],

@@ -14,11 +14,12 @@ import json
 import os
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 from clients_battery import ClientBattery, expect_error
-from clients_drivers import require_toolchain
+from clients_drivers import jvm_trust_store, require_toolchain
 from clients_support import INPUT, OUT, Adapter, Missing, Oracle, Refused
 from spark_jars import EXCLUDED, HADOOP_AWS, PACKAGES
 
@@ -35,7 +36,16 @@ MAGIC = {
 }
 
 
-def spark_session(endpoint_url: str) -> Any:
+@pytest.fixture(scope="session")
+def jvm_trust(tls_pair: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The driver JVM's options: trust the test CA (JSSE, which S3A's AWS SDK uses). pyspark
+    starts one JVM per process and keeps it across sessions, so every session asks for it
+    (only the first one's options count), the http classes too."""
+    require_toolchain("keytool", "the JDK's keytool")
+    return " ".join(jvm_trust_store(tls_pair[0], tmp_path_factory.mktemp("spark-trust")))
+
+
+def spark_session(endpoint_url: str, java_options: str) -> Any:
     require_toolchain("java", "a JDK 17+ (Spark 4)")
     try:
         from pyspark.sql import SparkSession
@@ -48,7 +58,7 @@ def spark_session(endpoint_url: str) -> Any:
         "endpoint": endpoint_url,
         "endpoint.region": "us-east-1",
         "path.style.access": "true",
-        "connection.ssl.enabled": "false",
+        "connection.ssl.enabled": str(endpoint_url.startswith("https:")).lower(),
         "access.key": "any-key",
         "secret.key": "any-secret",
         "aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
@@ -62,6 +72,7 @@ def spark_session(endpoint_url: str) -> Any:
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.driver.extraJavaOptions", java_options)
     )
     for name, value in s3a.items():
         builder = builder.config(f"spark.hadoop.fs.s3a.{name}", value)
@@ -132,8 +143,8 @@ class TestSpark(ClientBattery):
 
     @pytest.fixture(scope="class")
     @classmethod
-    def adapter(cls, served: Any) -> Iterator[SparkAdapter]:
-        spark = spark_session(served.endpoint_url)
+    def adapter(cls, served: Any, jvm_trust: str) -> Iterator[SparkAdapter]:
+        spark = spark_session(served.endpoint_url, jvm_trust)
         try:
             yield SparkAdapter(spark)
         finally:
@@ -197,4 +208,13 @@ class TestSpark(ClientBattery):
 
 class TestSparkGlobal(TestSpark):
     MODE = "global"
+    NOTES: ClassVar[dict[str, str]] = {}
+
+
+class TestSparkTls(TestSpark):
+    TLS = True
+    TLS_SETUP = (
+        "`fs.s3a.connection.ssl.enabled=true`; the test CA in a PKCS12 trust store given to "
+        "the driver JVM (`spark.driver.extraJavaOptions=-Djavax.net.ssl.trustStore=...`)"
+    )
     NOTES: ClassVar[dict[str, str]] = {}
