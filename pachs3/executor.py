@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar, assert_never
 
-from pachs3 import branches, multipart
+from pachs3 import branches, multipart, versions
 from pachs3.backends.base import (
     AlreadyExists,
     Backend,
@@ -62,13 +62,15 @@ from pachs3.core.plans import (
     ListFiles,
     ListParts,
     ListUploads,
+    ListVersions,
     Plan,
     ReadFile,
+    SetVersioning,
     StartUpload,
     WriteFile,
     WritePart,
 )
-from pachs3.core.refs import FileInfo
+from pachs3.core.refs import CommitRef, FileInfo
 from pachs3.core.xml.request_bodies import parse_delete_objects
 
 Body = Iterator[bytes]
@@ -104,13 +106,18 @@ def execute(plan: Plan, store: Store, body: Body) -> tuple[Outcome, S3Response]:
             case Answer():
                 return _run(plan, backend, body, _answer, respond.answered)
             case ReadFile():
-                return _run(plan, store.open_file, body, _read_file, respond.file_read)
+                return _run(plan, store, body, _read_file, respond.file_read)
             case ListFiles():
                 return _run(plan, backend, body, _list_files, respond.listed)
+            case ListVersions():
+                return _run(plan, backend, body, versions.list_versions, respond.versions_listed)
+            case SetVersioning():
+                return _run(plan, backend, body, versions.set_versioning, respond.versioning_set)
             case WriteFile():
                 return _run(plan, backend, body, _write_file, respond.file_written)
             case CopyFile():
-                return _run(plan, backend, body, _copy_file, respond.file_copied)
+                pinned = _pin_source(plan, backend)
+                return _run(pinned, backend, body, _copy_file, respond.file_copied)
             case DeleteFile():
                 return _run(plan, backend, body, _delete_file, respond.file_deleted)
             case DeleteFiles():
@@ -120,7 +127,8 @@ def execute(plan: Plan, store: Store, body: Body) -> tuple[Outcome, S3Response]:
             case WritePart():
                 return _run(plan, backend, body, multipart.write_part, respond.part_written)
             case CopyPart():
-                return _run(plan, backend, body, multipart.copy_part, respond.part_copied)
+                pinned_part = _pin_source(plan, backend)
+                return _run(pinned_part, backend, body, multipart.copy_part, respond.part_copied)
             case ComposeParts():
                 return _run(
                     plan, store.uploads, body, multipart.compose_parts, respond.parts_composed
@@ -203,23 +211,53 @@ BACKEND_ERRORS: dict[type[BackendError], type[errors.S3Error]] = {
 def _answer(answer: Answer, backend: Backend, body: Body) -> Answered:
     required = answer.file_must_exist
     if required is not None:
-        backend.inspect_file(*required)  # NotFound -> NoSuchKey
+        ref, path = required
+        if answer.file_version is None:
+            backend.inspect_file(ref, path)  # NotFound -> NoSuchKey
+        else:
+            versions.holding(backend, answer.file_version, path, resource=f"/{path}")
     return Answered()
+
+
+SourcedT = TypeVar("SourcedT", CopyFile, CopyPart)
+
+
+def _pin_source(plan: SourcedT, backend: Backend) -> SourcedT:
+    """A copy from ``?versionId=``: its source, as of that commit (NoSuchVersion when the
+    bucket does not answer that version or the version does not hold the key)."""
+    if plan.src_version is None:
+        return plan
+    resource = f"/{plan.src_bucket}/{plan.src_path}"
+    src = versions.holding(backend, plan.src_version, plan.src_path, resource=resource)
+    return replace(plan, src=src)
 
 
 READ_ATTEMPTS = 3
 """How often a GET opens again an object that was overwritten between inspect and read."""
 
 
-def _read_file(read: ReadFile, open_file: Opener, body: Body) -> FileRead:
+def _read_file(read: ReadFile, store: Store, body: Body) -> FileRead:
     """Headers and bytes of one version of the file.
 
     A backend's own ``open_file`` reads the version it opened; the fallback (``InspectedFile``)
     reads naming the etag it inspected, and a concurrent overwrite in ``out`` (Conflict) makes
-    the GET start over.
+    the GET start over. With ``versionId`` the file is read as of that commit.
     """
+    if read.version is None:
+        return _read_version(read, store.open_file, read.ref)
+    resource = f"/{read.bucket}/{read.path}"
+    ref = versions.resolve(store.backend, read.version, resource=resource)
+    try:
+        return _read_version(read, store.open_file, ref)
+    except NotFound as exc:
+        if exc.what != "file":
+            raise
+        raise errors.NoSuchVersion(resource=resource) from exc
+
+
+def _read_version(read: ReadFile, open_file: Opener, ref: CommitRef) -> FileRead:
     for _attempt in range(READ_ATTEMPTS):
-        with closing(open_file(read.ref, read.path)) as opened:
+        with closing(open_file(ref, read.path)) as opened:
             info = opened.info
             decision = decide_read(read, info)
             if decision.span is None:
@@ -307,15 +345,20 @@ def _copy_file(copy: CopyFile, backend: Backend, body: Body) -> FileCopied:
 
 
 def _delete_file(delete: DeleteFile, backend: Backend, body: Body) -> FileDeleted:
-    backend.delete_file(delete.ref, delete.path, expect=delete.expect)
-    return FileDeleted()
+    existed = backend.delete_file(delete.ref, delete.path, expect=delete.expect)
+    return FileDeleted(existed=existed)
 
 
 def _delete_files(delete: DeleteFiles, backend: Backend, body: Body) -> FilesDeleted:
     request = parse_delete_objects(read_small_body(delete.body, body))
     deleted: list[str] = []
     failed: list[DeleteFailure] = []
-    for position, (key, _version) in enumerate(request.objects):
+    for position, (key, version) in enumerate(request.objects):
+        if version is not None and version != delete.ref.id:
+            # A version is a finished commit: immutable (as DeleteObject with versionId).
+            error = errors.AccessDenied(f"Version {version!r} of a PFS object cannot be deleted.")
+            failed.append(DeleteFailure(key=key, code=error.code, message=error.detail))
+            continue
         try:
             backend.delete_file(delete.ref, key, expect=request.conditions.get(position))
         except BackendError as exc:

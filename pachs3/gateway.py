@@ -207,6 +207,7 @@ class SidecarGateway(Transports):
                         ref=out_commit.ref,
                         writable=True,
                         created=out_commit.started,
+                        history="own",
                     )
                 )
             job = Job(

@@ -51,7 +51,8 @@ def location() -> bytes:
 
 
 def versioning() -> bytes:
-    return render_document("VersioningConfiguration", {})
+    """Enabled, in both gateways: PFS keeps every commit, and a version is a commit."""
+    return render_document("VersioningConfiguration", {"Status": "Enabled"})
 
 
 def access_control_policy() -> bytes:

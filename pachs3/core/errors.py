@@ -9,13 +9,13 @@ Hierarchy::
     S3Error                      (code, status, message as class attributes)
     ├── 400: BadDigest, EntityTooSmall, IncompleteBody, InvalidArgument, InvalidBucketName,
     │        InvalidDigest, InvalidPart, InvalidPartOrder, InvalidRequest, KeyTooLongError,
-    │        MalformedXML, MetadataTooLarge, InvalidChunkSizeError, XAmzContentSHA256Mismatch,
-    │        MaxMessageLengthExceeded, UnexpectedContent, RequestHeaderSectionTooLarge,
+    │        IllegalVersioningConfigurationException, MalformedXML, MetadataTooLarge,
+    │        InvalidChunkSizeError, XAmzContentSHA256Mismatch, MaxMessageLengthExceeded, UnexpectedContent, RequestHeaderSectionTooLarge,
     │        RequestTimeout, AuthorizationHeaderMalformed, AuthorizationQueryParametersError
     ├── 403: AccessDenied, SignatureDoesNotMatch, InvalidAccessKeyId, RequestTimeTooSkewed
-    ├── 404: NoSuchBucket, NoSuchKey, NoSuchUpload, NoSuchBucketPolicy, NoSuchCORSConfiguration,
-    │        NoSuchTagSet, NoSuchLifecycleConfiguration, NoSuchWebsiteConfiguration,
-    │        ServerSideEncryptionConfigurationNotFoundError
+    ├── 404: NoSuchBucket, NoSuchKey, NoSuchVersion, NoSuchUpload, NoSuchBucketPolicy,
+    │        NoSuchCORSConfiguration, NoSuchTagSet, NoSuchLifecycleConfiguration,
+    │        NoSuchWebsiteConfiguration, ServerSideEncryptionConfigurationNotFoundError
     ├── 405: MethodNotAllowed
     ├── 409: BucketAlreadyOwnedByYou, BucketNotEmpty, OperationAborted
     ├── 411: MissingContentLength
@@ -68,6 +68,7 @@ InvalidPart = _error("InvalidPart", 400, "One or more of the specified parts cou
 InvalidPartOrder = _error("InvalidPartOrder", 400, "The list of parts was not in ascending order. Parts must be ordered by part number.")
 InvalidRequest = _error("InvalidRequest", 400, "Invalid Request")
 KeyTooLongError = _error("KeyTooLongError", 400, "Your key is too long")
+IllegalVersioningConfigurationException = _error("IllegalVersioningConfigurationException", 400, "The Versioning element must be specified")
 MalformedXML = _error("MalformedXML", 400, "The XML you provided was not well-formed or did not validate against our published schema")
 MetadataTooLarge = _error("MetadataTooLarge", 400, "Your metadata headers exceed the maximum allowed metadata size")
 InvalidChunkSizeError = _error("InvalidChunkSizeError", 400, "Only the last chunk is allowed to have a size less than 8192 bytes")
@@ -84,6 +85,7 @@ RequestTimeTooSkewed = _error("RequestTimeTooSkewed", 403, "The difference betwe
 # 404
 NoSuchBucket = _error("NoSuchBucket", 404, "The specified bucket does not exist")
 NoSuchKey = _error("NoSuchKey", 404, "The specified key does not exist.")
+NoSuchVersion = _error("NoSuchVersion", 404, "The specified version does not exist.")
 NoSuchUpload = _error("NoSuchUpload", 404, "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")
 NoSuchBucketPolicy = _error("NoSuchBucketPolicy", 404, "The bucket policy does not exist")
 NoSuchCORSConfiguration = _error("NoSuchCORSConfiguration", 404, "The CORS configuration does not exist")

@@ -16,7 +16,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pachs3.core import errors
 from pachs3.core.multipart import STAGING_REPO as STAGING_REPO  # re-exported: cli.py hides it
@@ -33,6 +33,9 @@ class Bucket:
     """What the bucket's reads see; for ``writable`` a write target the plans name."""
     writable: bool
     created: datetime
+    history: Literal["ancestry", "own"] = "ancestry"
+    """Which commits answer as versions of its objects (``core/versions.py``): ``ref`` and its
+    ancestors, or ``ref`` alone (a job's ``out``)."""
 
 
 class Layout(Protocol):

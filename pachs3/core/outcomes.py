@@ -31,6 +31,27 @@ class Listed:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class VersionEntry:
+    """One line of ListObjectVersions: a version (``info``) or a delete marker (None)."""
+
+    path: str
+    version_id: str
+    latest: bool
+    info: FileInfo | None
+    deleted: datetime | None = None
+    """A delete marker's time: when its commit was made."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VersionsListed:
+    entries: tuple[VersionEntry, ...]
+    prefixes: tuple[str, ...]
+    truncated: bool
+    next_key_marker: str | None = None
+    next_version_id_marker: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FileWritten:
     info: FileInfo
     checksums: Mapping[str, str] = field(default_factory=dict)
@@ -43,7 +64,8 @@ class FileCopied:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FileDeleted:
-    pass
+    existed: bool = False
+    """A file was there: the delete is a delete marker in the bucket's version history."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -140,6 +162,7 @@ class BranchDeleted:
 Outcome = (
     FileRead
     | Listed
+    | VersionsListed
     | FileWritten
     | FileCopied
     | FileDeleted

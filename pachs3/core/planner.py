@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from pachs3.core import documents, errors, headers
+from pachs3.core import documents, errors, headers, versions
 from pachs3.core.checksum_types import upload_checksum
 from pachs3.core.expectations import Expectation, delete_expectation, write_expectation
-from pachs3.core.layout import Layout
+from pachs3.core.layout import Bucket, Layout
 from pachs3.core.listing.params import list_objects_plan, list_uploads_plan
+from pachs3.core.listing.versions import list_versions_plan
 from pachs3.core.plans import (
     AbortUpload,
     Answer,
@@ -28,6 +29,7 @@ from pachs3.core.plans import (
     ListParts,
     Plan,
     ReadFile,
+    SetVersioning,
     StartUpload,
     UploadRef,
     WriteFile,
@@ -87,6 +89,15 @@ def _get_bucket_versioning(request: S3Request, layout: Layout) -> Plan:
     return Answer(document=documents.versioning())
 
 
+def _put_bucket_versioning(request: S3Request, layout: Layout) -> Plan:
+    bucket = layout.writable(_bucket(request))
+    return SetVersioning(bucket=bucket.name, body=headers.body_spec(request))
+
+
+def _list_versions(request: S3Request, layout: Layout) -> Plan:
+    return list_versions_plan(request, layout.readable(_bucket(request)))
+
+
 def _not_implemented(request: S3Request, layout: Layout) -> Plan:
     layout.readable(_bucket(request))
     raise errors.NotImplementedByGateway(resource=request.resource)
@@ -100,8 +111,22 @@ def _get_bucket_acl(request: S3Request, layout: Layout) -> Plan:
 
 def _get_object_acl(request: S3Request, layout: Layout) -> Plan:
     """The same canned ACL, for an object that exists (AWS: NoSuchKey for a missing one)."""
-    ref, _bucket_name, key = _read_target(request, layout)
-    return Answer(document=documents.access_control_policy(), file_must_exist=(ref, key))
+    return _about_object(request, layout, documents.access_control_policy())
+
+
+def _about_object(
+    request: S3Request, layout: Layout, document: bytes, *, must_exist: bool = True
+) -> Plan:
+    """An answer about an object; of the version ``versionId`` names, if any (which must then
+    hold it: NoSuchVersion otherwise)."""
+    bucket = layout.readable(_bucket(request))
+    version = versions.requested_version(request, bucket)
+    checked = must_exist or version is not None
+    return Answer(
+        document=document,
+        file_must_exist=(bucket.ref, _key(request)) if checked else None,
+        file_version=version,
+    )
 
 
 def _put_acl(request: S3Request, layout: Layout) -> Plan:
@@ -148,13 +173,9 @@ def _delete_objects(request: S3Request, layout: Layout) -> Plan:
 # Objects
 
 
-def _read_target(request: S3Request, layout: Layout) -> tuple[CommitRef, str, str]:
-    bucket = layout.readable(_bucket(request))
-    return bucket.ref, bucket.name, _key(request)
-
-
 def _get_object(request: S3Request, layout: Layout, *, head_only: bool = False) -> Plan:
-    ref, bucket, key = _read_target(request, layout)
+    bucket = layout.readable(_bucket(request))
+    key = _key(request)
     mode = request.header("x-amz-checksum-mode") or request.query.get("x-amz-checksum-mode", "")
     part_number = _part_number(request) if "partNumber" in request.query else None
     if part_number is not None and request.header("range") is not None:
@@ -163,8 +184,8 @@ def _get_object(request: S3Request, layout: Layout, *, head_only: bool = False) 
             resource=request.resource,
         )
     return ReadFile(
-        ref=ref,
-        bucket=bucket,
+        ref=bucket.ref,
+        bucket=bucket.name,
         path=key,
         range_header=request.header("range"),
         conditions=headers.read_conditions(request),
@@ -173,6 +194,7 @@ def _get_object(request: S3Request, layout: Layout, *, head_only: bool = False) 
         checksum_mode=mode.upper() == "ENABLED",
         part_number=part_number,
         overrides=headers.response_overrides(request),
+        version=versions.requested_version(request, bucket),
     )
 
 
@@ -208,7 +230,10 @@ def _copy_object(
     directive = (request.header("x-amz-metadata-directive") or "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise errors.InvalidArgument("Unknown metadata directive.", resource=request.resource)
-    if directive == "COPY" and src_bucket.name == dst_bucket and src_key == dst_key:
+    src_version = versions.copy_source_version(request, src_bucket)
+    # Copying an old version onto its own key is a restore, which AWS allows.
+    onto_itself = src_bucket.name == dst_bucket and src_key == dst_key and src_version is None
+    if directive == "COPY" and onto_itself:
         raise errors.InvalidRequest(
             "This copy request is illegal because it is trying to copy an object to itself "
             "without changing the object's metadata, storage class, website redirect location "
@@ -225,6 +250,7 @@ def _copy_object(
         metadata=headers.object_metadata(request) if directive == "REPLACE" else None,
         source_conditions=headers.read_conditions(request, prefix="x-amz-copy-source-"),
         expect=_write_expectation(request),
+        src_version=src_version,
     )
 
 
@@ -235,7 +261,27 @@ def _delete_object(request: S3Request, layout: Layout) -> Plan:
         size=request.header("x-amz-if-match-size"),
         modified=request.header("x-amz-if-match-last-modified-time"),
     )
+    _refuse_version_delete(request, bucket)
     return DeleteFile(ref=bucket.ref, bucket=bucket.name, path=_key(request), expect=expect)
+
+
+def _refuse_version_delete(request: S3Request, bucket: Bucket) -> None:
+    """DeleteObject with ``versionId``: a version is a commit, and a finished commit never
+    changes (PFS history is immutable), so deleting one is refused: 403 AccessDenied, the error
+    AWS gives for a version it must keep (Object Lock). Only a job's own open output commit may
+    still lose a file, so on ``out`` the id of that commit deletes as a plain delete does."""
+    value = request.query.get("versionId")
+    if value is None:
+        return
+    version = versions.check_version_id(value, resource=request.resource)
+    if bucket.history == "own" and version == bucket.ref.id:
+        return
+    raise errors.AccessDenied(
+        f"Version {version!r} cannot be deleted: versions are PFS commits, and a finished "
+        "commit is immutable. Delete the key without versionId to remove it from the bucket "
+        "(as a new version).",
+        resource=request.resource,
+    )
 
 
 def _create_upload(request: S3Request, layout: Layout) -> Plan:
@@ -289,6 +335,7 @@ def _upload_part(request: S3Request, layout: Layout) -> Plan:
         src_path=src_key,
         range_header=request.header("x-amz-copy-source-range"),
         source_conditions=headers.read_conditions(request, prefix="x-amz-copy-source-"),
+        src_version=versions.copy_source_version(request, src_bucket),
     )
 
 
@@ -327,8 +374,7 @@ def _list_parts(request: S3Request, layout: Layout) -> Plan:
 
 
 def _get_object_tagging(request: S3Request, layout: Layout) -> Plan:
-    _read_target(request, layout)
-    return Answer(document=documents.empty_tagging())
+    return _about_object(request, layout, documents.empty_tagging(), must_exist=False)
 
 
 def _bucket(request: S3Request) -> str:
@@ -348,9 +394,9 @@ PLANNERS: dict[Operation, Planner] = {
     "DeleteBucket": _delete_bucket,
     "GetBucketLocation": _get_bucket_location,
     "GetBucketVersioning": _get_bucket_versioning,
-    "PutBucketVersioning": _not_implemented,
+    "PutBucketVersioning": _put_bucket_versioning,
     "ListObjects": _list_objects,
-    "ListObjectVersions": _not_implemented,
+    "ListObjectVersions": _list_versions,
     "ListMultipartUploads": _list_uploads,
     "DeleteObjects": _delete_objects,
     "GetBucketAcl": _get_bucket_acl,

@@ -14,6 +14,7 @@ from typing import Literal
 
 from pachs3.core.expectations import Expectation
 from pachs3.core.refs import CommitRef
+from pachs3.core.versions import VersionPin
 
 Framing = Literal["plain", "aws-chunked"]
 
@@ -93,6 +94,8 @@ class Answer:
     headers: tuple[tuple[str, str], ...] = ()
     document: bytes = b""
     file_must_exist: tuple[CommitRef, str] | None = None
+    file_version: VersionPin | None = None
+    """``versionId``: the file must exist in that version (NoSuchVersion if not)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,6 +110,8 @@ class ReadFile:
     part_number: int | None = None
     overrides: tuple[tuple[str, str], ...] = ()
     """``response-content-type`` and friends: headers to force on the response."""
+    version: VersionPin | None = None
+    """``versionId``: read the file as of that commit instead of ``ref``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,6 +129,30 @@ class ListFiles:
     marker: str = ""
     continuation_token: str | None = None
     start_after_param: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListVersions:
+    """ListObjectVersions: the history of each path along ``ref``'s ancestry (or, with
+    ``ancestry`` False, of ``ref`` alone), paths ascending, each newest first."""
+
+    ref: CommitRef
+    bucket: str
+    ancestry: bool
+    prefix: str = ""
+    delimiter: str = ""
+    key_marker: str = ""
+    version_id_marker: str = ""
+    max_keys: int = 1000
+    encode_url: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetVersioning:
+    """PutBucketVersioning: read the document; Enabled changes nothing (``core/versions.py``)."""
+
+    bucket: str
+    body: BodySpec
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,6 +179,8 @@ class CopyFile:
     source_conditions: ReadConditions = field(default_factory=ReadConditions)
     expect: Expectation | None = None
     """The destination's ``If-None-Match: *`` / ``If-Match`` (CopyObject API)."""
+    src_version: VersionPin | None = None
+    """``x-amz-copy-source: ...?versionId=``: copy the source as of that commit."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -196,6 +227,7 @@ class CopyPart:
     src_path: str
     range_header: str | None = None
     source_conditions: ReadConditions = field(default_factory=ReadConditions)
+    src_version: VersionPin | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -274,6 +306,8 @@ Plan = (
     Answer
     | ReadFile
     | ListFiles
+    | ListVersions
+    | SetVersioning
     | WriteFile
     | CopyFile
     | DeleteFile

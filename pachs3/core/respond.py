@@ -20,6 +20,7 @@ from pachs3.core.headers import (
 )
 from pachs3.core.http import BytesStream, EmptyStream, S3Response
 from pachs3.core.listing.document import list_objects
+from pachs3.core.listing.versions import list_versions_document
 from pachs3.core.outcomes import (
     Answered,
     BranchCreated,
@@ -37,6 +38,7 @@ from pachs3.core.outcomes import (
     UploadAborted,
     UploadsListed,
     UploadStarted,
+    VersionsListed,
 )
 from pachs3.core.plans import (
     AbortUpload,
@@ -51,7 +53,9 @@ from pachs3.core.plans import (
     ListFiles,
     ListParts,
     ListUploads,
+    ListVersions,
     ReadFile,
+    SetVersioning,
     StartUpload,
     WriteFile,
     WritePart,
@@ -143,12 +147,22 @@ def file_read(read: ReadFile, done: FileRead) -> S3Response:
     headers.append(("content-length", str(length)))
     if done.parts_count is not None:
         headers.append(("x-amz-mp-parts-count", str(done.parts_count)))
+    headers.extend(_version_header(read.version.id if read.version else info.commit))
     overrides = dict(read.overrides)
     if overrides:
         headers = [(n, v) for n, v in headers if n not in overrides]
         headers.extend(read.overrides)
     body = done.body if done.body is not None else EmptyStream()
     return S3Response(status=status, headers=tuple(headers), body=body)
+
+
+VERSION_HEADER = "x-amz-version-id"
+
+
+def _version_header(commit: str) -> Headers:
+    """A version is the commit that holds the object (``core/versions.py``); a backend that
+    cannot say which commit that is leaves it empty, and the header out."""
+    return [(VERSION_HEADER, commit)] if commit else []
 
 
 def _checksum_headers(checksums: Mapping[str, str]) -> Headers:
@@ -160,16 +174,25 @@ def file_written(write: WriteFile, done: FileWritten) -> S3Response:
     headers.extend(_checksum_headers(done.checksums))
     if done.checksums:
         headers.append(("x-amz-checksum-type", FULL_OBJECT))  # a single PUT's is (PutObject)
+    headers.extend(_version_header(done.info.commit))
     return _empty(200, headers)
 
 
 def file_copied(copy: CopyFile, done: FileCopied) -> S3Response:
     info = done.info
-    return _xml(documents.copy_result(info.etag, info.modified))
+    extra = _version_header(info.commit)
+    if copy.src_version is not None:
+        extra.append(("x-amz-copy-source-version-id", copy.src_version.id))
+    return _xml(documents.copy_result(info.etag, info.modified), extra=extra)
 
 
 def file_deleted(delete: DeleteFile, done: FileDeleted) -> S3Response:
-    return _empty(204)
+    """The version a delete made is the commit it made (a job's ``out``: its output commit);
+    where a file was deleted, that version is a delete marker, as ListObjectVersions shows."""
+    headers = _version_header(delete.ref.id)
+    if done.existed:
+        headers.append(("x-amz-delete-marker", "true"))
+    return _empty(204, headers)
 
 
 def files_deleted(delete: DeleteFiles, done: FilesDeleted) -> S3Response:
@@ -181,6 +204,14 @@ def files_deleted(delete: DeleteFiles, done: FilesDeleted) -> S3Response:
 
 def listed(listing: ListFiles, done: Listed) -> S3Response:
     return _xml(list_objects(listing, done))
+
+
+def versions_listed(listing: ListVersions, done: VersionsListed) -> S3Response:
+    return _xml(list_versions_document(listing, done))
+
+
+def versioning_set(change: SetVersioning, done: Answered) -> S3Response:
+    return _empty(200)
 
 
 def upload_started(start: StartUpload, done: UploadStarted) -> S3Response:
@@ -212,7 +243,7 @@ def parts_composed(compose: ComposeParts, done: PartsComposed) -> S3Response:
     }
     kind = metadata.get(CHECKSUM_TYPE_KEY, FULL_OBJECT) if checksums else None
     document = documents.complete_upload(upload.bucket, upload.key, done.info.etag, checksums, kind)
-    return _xml(document)
+    return _xml(document, extra=_version_header(done.info.commit))
 
 
 def upload_aborted(abort: AbortUpload, done: UploadAborted) -> S3Response:

@@ -283,7 +283,7 @@ def test_user_metadata_over_2kb_is_refused() -> None:
         ("labresults/dir/a.txt", "labresults", "dir/a.txt"),
         ("/labresults/dir/a.txt", "labresults", "dir/a.txt"),  # minio-py's leading slash
         ("labresults/sp%20ace%2Bplus", "labresults", "sp ace+plus"),
-        ("labresults/a.txt?versionId=xyz", "labresults", "a.txt"),
+        (f"labresults/a.txt?versionId={'0' * 32}", "labresults", "a.txt"),
         ("out/x", "out", "x"),
     ],
 )
@@ -292,6 +292,13 @@ def test_copy_source_forms(source: str, bucket: str, key: str) -> None:
     assert isinstance(copy, plans.CopyFile)
     assert (copy.src_bucket, copy.src_path, copy.dst_path) == (bucket, key, "dst")
     assert copy.metadata is None
+    assert (copy.src_version is not None) == ("?versionId=" in source)
+
+
+def test_copy_source_with_a_malformed_version_is_invalid() -> None:
+    with pytest.raises(errors.S3Error) as exc:
+        planned("PUT", "/out/dst", headers={"x-amz-copy-source": "labresults/a.txt?versionId=xyz"})
+    assert exc.value.code == "InvalidArgument"
 
 
 def test_copy_onto_itself_without_new_metadata_is_invalid() -> None:

@@ -14,6 +14,16 @@ MAX_KEYS = 1000
 """AWS returns at most 1000 keys a page and silently lowers larger ``max-keys``."""
 
 
+def encode_url_requested(request: S3Request) -> bool:
+    """``encoding-type=url`` (any other value: 400 InvalidArgument)."""
+    return _encode_url(request)
+
+
+def max_keys_of(request: S3Request, name: str) -> int:
+    """``name`` (``max-keys``, ...) lowered to 1000 as AWS does; not a number: 400."""
+    return _max(request, name)
+
+
 def _encode_url(request: S3Request) -> bool:
     encoding = request.query.get("encoding-type")
     if encoding is None or encoding == "":

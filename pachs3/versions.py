@@ -1,0 +1,114 @@
+"""Versions against a backend: which commits a bucket answers, and ListObjectVersions.
+
+A bucket answers the commit it reads and, unless it is a job's ``out``, that commit's
+ancestors (``core/versions.py``). The ancestry comes from one ``list_commits`` of the repo (one
+store read, whatever the depth), followed through the parent ids in memory. ListObjectVersions
+walks the history of each path along that line (``backends/history.py``) into a page
+(``core/listing/versions.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import closing
+
+from pachs3.backends.base import Backend, CommitInfo, NotFound
+from pachs3.backends.history import FileChange, history_of
+from pachs3.core import errors
+from pachs3.core.body import read_small_body
+from pachs3.core.listing.versions import VersionPage
+from pachs3.core.outcomes import Answered, VersionsListed
+from pachs3.core.plans import ListVersions, SetVersioning
+from pachs3.core.refs import CommitRef
+from pachs3.core.versions import VersionPin, is_commit_id, versioning_change
+
+Body = Iterator[bytes]
+
+
+def resolve(backend: Backend, pin: VersionPin, *, resource: str) -> CommitRef:
+    """The commit a read of version ``pin`` goes to; NoSuchVersion if the bucket does not
+    answer that id (not a commit, a commit of another repo, one outside the ancestry)."""
+    if pin.id == pin.bucket.id:
+        return pin.bucket
+    answered = pin.ancestry and is_commit_id(pin.id)
+    if answered and any(info.id == pin.id for info in ancestry(backend, pin.bucket)):
+        return pin.ref()
+    raise errors.NoSuchVersion(resource=resource)
+
+
+def ancestry(backend: Backend, ref: CommitRef) -> Iterator[CommitInfo]:
+    """``ref``'s commit, then its parent, and so on to the first commit: newest first."""
+    try:
+        commits = {info.id: info for info in backend.list_commits(ref.repo)}
+    except NotFound:  # the repo went away since the bucket was resolved
+        return
+    current = commits.get(ref.id)
+    seen: set[str] = set()
+    while current is not None and current.id not in seen:
+        seen.add(current.id)
+        yield current
+        current = None if current.parent is None else commits.get(current.parent)
+
+
+def holding(backend: Backend, pin: VersionPin, path: str, *, resource: str) -> CommitRef:
+    """``resolve``, and the version must hold a file at ``path`` (NoSuchVersion if not)."""
+    ref = resolve(backend, pin, resource=resource)
+    try:
+        backend.inspect_file(ref, path)
+    except NotFound as exc:
+        if exc.what != "file":
+            raise
+        raise errors.NoSuchVersion(resource=resource) from exc
+    return ref
+
+
+def list_versions(listing: ListVersions, backend: Backend, body: Body) -> VersionsListed:
+    """One page: first the rest of ``key-marker``'s history after ``version-id-marker`` (when
+    both are given), then the paths after ``key-marker``."""
+    line = _line(backend, listing)
+    page = VersionPage(listing)
+    if listing.version_id_marker:
+        after_marker = False
+        for change in _key_history(backend, line, listing.key_marker):
+            if after_marker and not _offer(page, change):
+                return page.result()
+            after_marker = after_marker or change.commit.id == listing.version_id_marker
+    walk = history_of(backend, line, prefix=listing.prefix, start_after=listing.key_marker)
+    with closing(walk):
+        for change in walk:
+            if not _offer(page, change):
+                break
+    return page.result()
+
+
+def _line(backend: Backend, listing: ListVersions) -> list[CommitInfo]:
+    if listing.ancestry:
+        return list(ancestry(backend, listing.ref))
+    return [backend.inspect_commit(listing.ref.repo, listing.ref.id)]
+
+
+def _key_history(backend: Backend, line: Sequence[CommitInfo], key: str) -> list[FileChange]:
+    """The changes of exactly ``key`` (a walk under the prefix ``key`` starts with it)."""
+    changes: list[FileChange] = []
+    with closing(history_of(backend, line, prefix=key)) as walk:
+        for change in walk:
+            if change.path != key:
+                break
+            changes.append(change)
+    return changes
+
+
+def _offer(page: VersionPage, change: FileChange) -> bool:
+    commit = change.commit
+    return page.offer(
+        change.path,
+        commit.id,
+        latest=change.latest,
+        info=change.info,
+        when=commit.finished or commit.started,
+    )
+
+
+def set_versioning(change: SetVersioning, backend: Backend, body: Body) -> Answered:
+    versioning_change(read_small_body(change.body, body), resource=f"/{change.bucket}")
+    return Answered()
