@@ -401,3 +401,30 @@ def test_sidecar_versions_of_an_input_and_of_out(
             s3.put_bucket_versioning(Bucket="in", VersioningConfiguration={"Status": "Enabled"})
         assert error_code(input_config) == "AccessDenied"
         s3.put_bucket_versioning(Bucket="out", VersioningConfiguration={"Status": "Enabled"})
+
+
+def test_upload_part_copy_from_a_version(gs3: Any) -> None:
+    gs3.create_bucket(Bucket="images")
+    first = gs3.put_object(Bucket="images", Key="a.txt", Body=b"one")["VersionId"]
+    gs3.put_object(Bucket="images", Key="a.txt", Body=b"two")
+    upload = gs3.create_multipart_upload(Bucket="images", Key="c.txt")["UploadId"]
+    source = {"Bucket": "images", "Key": "a.txt", "VersionId": first}
+    part = gs3.upload_part_copy(
+        Bucket="images", Key="c.txt", UploadId=upload, PartNumber=1, CopySource=source
+    )
+    gs3.complete_multipart_upload(
+        Bucket="images",
+        Key="c.txt",
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["CopyPartResult"]["ETag"]}]},
+    )
+    assert gs3.get_object(Bucket="images", Key="c.txt")["Body"].read() == b"one"
+    with pytest.raises(ClientError) as missing:
+        gs3.upload_part_copy(
+            Bucket="images",
+            Key="c.txt",
+            UploadId=gs3.create_multipart_upload(Bucket="images", Key="d.txt")["UploadId"],
+            PartNumber=1,
+            CopySource={"Bucket": "images", "Key": "a.txt", "VersionId": "0" * 32},
+        )
+    assert error_code(missing) == "NoSuchVersion"
