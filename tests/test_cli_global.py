@@ -8,6 +8,7 @@ its last branch.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -121,3 +122,47 @@ def test_serve_global_refuses_job_options(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "--global serves every branch" in result.stderr
     assert "S3_ENDPOINT" not in result.stdout
+
+
+def test_aws_cli_list_object_versions_shows_one_version_per_commit(
+    global_endpoint: tuple[str, Path], tmp_path: Path
+) -> None:
+    """Three writes of one key and a delete through the CLI: list-object-versions shows one
+    line per commit, newest first, the delete as the latest delete marker; and an old version
+    reads back with s3api get-object --version-id."""
+    endpoint, store_dir = global_endpoint
+    assert aws(endpoint, "s3", "mb", "s3://notes").returncode == 0
+    source = tmp_path / "note.txt"
+    for text in ("first", "second", "third"):
+        source.write_text(text)
+        put = aws(endpoint, "s3", "cp", str(source), "s3://notes/note.txt")
+        assert put.returncode == 0, put.stderr
+    assert aws(endpoint, "s3", "rm", "s3://notes/note.txt").returncode == 0
+    listed = aws(endpoint, "s3api", "list-object-versions", "--bucket", "notes", "--output", "json")
+    assert listed.returncode == 0, listed.stderr
+    answer = json.loads(listed.stdout)
+    versions = answer["Versions"]
+    markers = answer["DeleteMarkers"]
+    with LocalStore(store_dir) as store:
+        commits = [c.id for c in store.list_commits("notes", branch="master")]  # newest first
+    # CreateBucket's commit changed no file; each cp and the rm is one commit and one line.
+    assert [m["VersionId"] for m in markers] == commits[:1]
+    assert markers[0]["IsLatest"] is True
+    assert [v["VersionId"] for v in versions] == commits[1:4]
+    assert [v["IsLatest"] for v in versions] == [False, False, False]
+    assert [v["Size"] for v in versions] == [5, 6, 5]
+    oldest = tmp_path / "oldest.txt"
+    got = aws(
+        endpoint,
+        "s3api",
+        "get-object",
+        "--bucket",
+        "notes",
+        "--key",
+        "note.txt",
+        "--version-id",
+        versions[-1]["VersionId"],
+        str(oldest),
+    )
+    assert got.returncode == 0, got.stderr
+    assert oldest.read_text() == "first"

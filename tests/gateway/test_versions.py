@@ -13,14 +13,35 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
-from conftest import boto_config, http_client
 
 from pachs3 import GlobalGateway, SidecarGateway
 from pachs3.backends.base import Backend, commit
 
 OVERLONG = "a" * 2000
+
+
+def boto_config() -> Config:
+    return Config(
+        s3={"addressing_style": "path"},
+        retries={"max_attempts": 1, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=60,
+    )
+
+
+def http_client(endpoint_url: str) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        aws_access_key_id="default",
+        aws_secret_access_key="default",
+        region_name="us-east-1",
+        config=boto_config(),
+    )
 
 
 def error_code(exc: pytest.ExceptionInfo[ClientError]) -> str:
