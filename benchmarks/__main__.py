@@ -31,6 +31,7 @@ WORKLOADS = (
     "large",
     "flat",
     "job",
+    "global_commits",
 )
 ROOT = Path(__file__).resolve().parent.parent
 

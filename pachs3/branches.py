@@ -126,21 +126,34 @@ def _every_branch(backend: Backend, staging_repo: str) -> list[BranchBucket]:
             continue
         try:
             branches = backend.list_branches(repo.name)
+            created = _branch_creation(backend, repo)
         except NotFound:  # deleted since it was listed
             continue
         for branch in branches:
             name = listed_name(repo.name, branch.name)
             # Without the provenance lookup: a listing only names buckets.
             ref = CommitRef(repo=repo.name, id=branch.head or branch.name)
-            bucket = Bucket(name=name, ref=ref, writable=True, created=_created(repo))
+            when = created.get(branch.name, repo.created)
+            bucket = Bucket(name=name, ref=ref, writable=True, created=when)
             found.append(BranchBucket(bucket=bucket, repo=repo.name, branch=branch.name))
     return found
 
 
 def _created(repo: RepoInfo) -> datetime:
-    """The repo's creation time: backends keep no creation time per branch (Pachyderm's global
-    gateway lists the repo's, too)."""
+    """The repo's creation time (a bucket looked up for one request needs no more)."""
     return repo.created
+
+
+def _branch_creation(backend: Backend, repo: RepoInfo) -> dict[str, datetime]:
+    """ListBuckets' CreationDate per branch: when the branch's first commit was started (a
+    bucket made by CreateBucket starts with one). Backends keep no creation time per branch; a
+    branch on which no commit was ever started shows the repo's (as Pachyderm's global gateway
+    shows for every branch). One ``list_commits`` per repo."""
+    first: dict[str, datetime] = {}
+    for info in backend.list_commits(repo.name):  # newest first: the oldest is written last
+        if info.branch is not None:
+            first[info.branch] = info.started
+    return first
 
 
 class EmptyCommit:
@@ -253,10 +266,10 @@ def commit_on_branch(
         locks.of(plan.repo, plan.branch),
         commit(backend, plan.repo, plan.branch, description=plan.description) as info,
     ):
-        return execute(_retarget(plan.write, info.ref))
+        return execute(retarget(plan.write, info.ref))
 
 
-def _retarget(write: BranchWrite, ref: CommitRef) -> BranchWrite:
+def retarget(write: BranchWrite, ref: CommitRef) -> BranchWrite:
     """The write, aimed at the commit ``ref`` instead of its branch."""
     assert write_target(write).repo == ref.repo
     match write:

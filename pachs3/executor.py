@@ -32,6 +32,7 @@ from pachs3.backends.base import (
     file_opener,
     refuse_unstorable,
 )
+from pachs3.batching import BatchedCommits
 from pachs3.core import errors, respond
 from pachs3.core.body import CheckedPayload, read_small_body
 from pachs3.core.conditions import check_source_conditions, decide_read
@@ -88,6 +89,8 @@ class Store:
     uploads: multipart.Uploads
     branch_locks: branches.BranchLocks = field(default_factory=branches.BranchLocks)
     """Global gateway: writers of one branch take turns (one lock per branch)."""
+    batches: BatchedCommits | None = None
+    """Global gateway with a batching window: writes share a commit per branch and window."""
 
     @classmethod
     def of(cls, backend: Backend) -> Store:
@@ -143,6 +146,8 @@ def execute(plan: Plan, store: Store, body: Body) -> tuple[Outcome, S3Response]:
                 return _run(plan, backend, body, branches.create_branch, respond.branch_created)
             case DeleteBranch():
                 return _run(plan, backend, body, branches.delete_branch, respond.branch_deleted)
+            case CommitOnBranch() if store.batches is not None:
+                return store.batches.run(plan, lambda write: execute(write, store, body))
             case CommitOnBranch():
                 return branches.commit_on_branch(
                     plan, backend, store.branch_locks, lambda write: execute(write, store, body)

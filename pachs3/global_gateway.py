@@ -17,11 +17,13 @@ gateways writing one branch of one store are not serialized with each other).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from types import TracebackType
 
 from pachs3 import accel, branches
 from pachs3.backends.base import Backend, BackendError
+from pachs3.batching import BatchedCommits
 from pachs3.core.global_layout import GlobalLayout
 from pachs3.core.http import RequestHead
 from pachs3.core.multipart import STAGING_REPO
@@ -52,11 +54,18 @@ class GlobalGateway(Transports):
         staging_repo: str = STAGING_REPO,
         credentials: Mapping[str, str] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        batch_ms: float | None = None,
     ) -> None:
-        """``credentials`` (access key -> secret) turns on strict SigV4, as for a sidecar."""
+        """``credentials`` (access key -> secret) turns on strict SigV4, as for a sidecar.
+
+        ``batch_ms``: the writes to one branch within that many milliseconds share one commit
+        (``pachs3/batching.py``); each write is still answered only once its commit finished.
+        None (the default): each write is its own commit, as Pachyderm's global gateway does.
+        """
         accel.install_once()
         self.backend = backend
-        self._store = Store.of(backend)
+        self._batches = None if batch_ms is None else BatchedCommits(backend, batch_ms)
+        self._store = replace(Store.of(backend), batches=self._batches)
         self._resolver = _StoreBuckets(backend, staging_repo)
         self._credentials = dict(credentials) if credentials is not None else None
         self._clock = clock
@@ -72,6 +81,12 @@ class GlobalGateway(Transports):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    def close(self) -> None:
+        """Stop the transports, then finish the batches still open (their writes wait)."""
+        super().close()
+        if self._batches is not None:
+            self._batches.flush()
 
     def prepare(self, head: RequestHead) -> Exchange:
         """Decide what ``head`` asks for as far as no I/O is needed (names, signature,

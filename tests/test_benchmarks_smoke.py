@@ -74,6 +74,7 @@ def test_every_workload_ran_without_error(run: tuple[dict[str, Any], Path]) -> N
         "listing_http",
         "flat",
         "job",
+        "global_commits",
     }
     for name, data in results["workloads"].items():
         assert "error" not in data, (name, data.get("error"))
@@ -205,3 +206,15 @@ def test_targets_and_document(run: tuple[dict[str, Any], Path]) -> None:
     assert "### Targets" in document
     assert "### Small objects" in document
     assert "<!-- generated: end -->" in document
+
+
+def test_global_commits_counts_fewer_commits_when_batched(
+    run: tuple[dict[str, Any], Path],
+) -> None:
+    modes = run[0]["workloads"]["global_commits"]["modes"]
+    assert set(modes) == {"per-write", "batch-20ms", "batch-100ms"}
+    for row in modes["per-write"]:
+        assert row["commits"] == row["objects"]  # one commit per write
+    several = [row for row in modes["batch-100ms"] if row["writers"] > 1]
+    assert several
+    assert all(row["commits"] < row["objects"] for row in several)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from cli_support import cli_env, pachs3_cli, stop, wait_for_line
 
-from pachs3 import LocalStore
+from pachs3 import CommitRef, LocalStore, read_commit
 
 pytest.importorskip("awscli", reason="the aws CLI comes with the dev extra")
 
@@ -166,3 +166,44 @@ def test_aws_cli_list_object_versions_shows_one_version_per_commit(
     )
     assert got.returncode == 0, got.stderr
     assert oldest.read_text() == "first"
+
+
+def test_serve_global_batch_ms_writes_share_commits(tmp_path: Path) -> None:
+    """``--batch-ms``: an ``aws s3 sync`` of 12 files, each upload answered once committed,
+    lands in fewer commits than files, every file on the branch."""
+    store_dir = tmp_path / "store"
+    command = [sys.executable, "-m", "pachs3.cli", "serve", "--global", "--batch-ms", "300"]
+    proc = subprocess.Popen(
+        [*command, "--store", str(store_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+    )
+    try:
+        line = wait_for_line(proc, "S3_ENDPOINT=", timeout=60)
+        assert line is not None
+        endpoint = line.strip().split("=", 1)[1]
+        local = tmp_path / "data"
+        local.mkdir()
+        for n in range(12):
+            (local / f"f{n:02}.txt").write_text(f"file {n}")
+        assert aws(endpoint, "s3", "mb", "s3://bulk").returncode == 0
+        synced = aws(endpoint, "s3", "sync", str(local), "s3://bulk/")
+        assert synced.returncode == 0, synced.stderr
+        with LocalStore(store_dir) as store:
+            commits = store.list_commits("bulk", branch="master")
+            assert all(not c.is_open for c in commits)  # every answered write was committed
+            files = read_commit(store, CommitRef(repo="bulk", id="master"))
+        assert sorted(files) == [f"f{n:02}.txt" for n in range(12)]
+        assert len(commits) - 1 < 12  # CreateBucket's commit, then the batches
+    finally:
+        stop(proc)
+
+
+def test_serve_batch_ms_is_for_global_only(tmp_path: Path) -> None:
+    result = pachs3_cli(
+        "serve", "--store", str(tmp_path / "s"), "--output", "out", "--batch-ms", "10", timeout=60
+    )
+    assert result.returncode == 2
+    assert "--batch-ms is for --global" in result.stderr

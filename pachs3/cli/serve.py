@@ -59,6 +59,14 @@ def register(
         help="serve every branch of every repo (buckets come and go with the store; "
         "CreateBucket makes a repo or branch); not with --input/--output",
     )
+    serve.add_argument(
+        "--batch-ms",
+        type=float,
+        default=None,
+        metavar="MS",
+        help="with --global: the writes to one branch within MS milliseconds share one commit "
+        "(each is answered once that commit finished); default: one commit per write",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
     serve.add_argument(
@@ -87,6 +95,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     if args.global_gateway:
         return _serve_global(args)
+    if args.batch_ms is not None:
+        raise UsageError("--batch-ms is for --global: a job's writes all go into its one commit")
     try:
         inputs = parse_inputs(args.input)
     except ValueError as exc:
@@ -137,6 +147,8 @@ def _serve_global(args: argparse.Namespace) -> int:
         raise UsageError(
             "--global serves every branch as a bucket; --input and --output are for one job"
         )
+    if args.batch_ms is not None and args.batch_ms <= 0:
+        raise UsageError("--batch-ms must be a positive number of milliseconds")
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -144,12 +156,18 @@ def _serve_global(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with open_store(args) as backend, GlobalGateway(backend) as gateway:
+        with (
+            open_store(args) as backend,
+            GlobalGateway(backend, batch_ms=args.batch_ms) as gateway,
+        ):
             server = _bound_server(gateway, args)
             try:
                 print(f"S3_ENDPOINT={server.endpoint_url}", flush=True)
                 note("serving every branch of every repo as a bucket: [commit.][branch.]repo")
-                note("each write is one commit on its branch; SIGINT or SIGTERM stops")
+                if args.batch_ms is None:
+                    note("each write is one commit on its branch; SIGINT or SIGTERM stops")
+                else:
+                    note(f"writes to a branch within {args.batch_ms:g} ms share one commit")
                 stop.wait()
             finally:
                 server.stop()

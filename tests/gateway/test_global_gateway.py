@@ -12,6 +12,7 @@ import hashlib
 import http.client
 import io
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -119,8 +120,22 @@ def test_list_buckets_names_every_branch_in_three_parts(s3: Any, store: Backend)
         "master.labels.default",
     ]
     created = {b["Name"]: b["CreationDate"] for b in buckets}
-    repo_created = store.inspect_repo("images").created.replace(microsecond=0)
-    assert created["dev.images.default"].replace(microsecond=0) == repo_created
+    # No commit was ever started on it: the repo's creation, as Pachyderm lists every branch.
+    repo_created = store.inspect_repo("made-elsewhere").created.replace(microsecond=0)
+    assert created["main.made-elsewhere.default"].replace(microsecond=0) == repo_created
+
+
+def test_list_buckets_dates_each_branch_by_its_first_commit(s3: Any, store: Backend) -> None:
+    s3.create_bucket(Bucket="images")
+    time.sleep(1.1)  # CreationDate has whole seconds
+    s3.create_bucket(Bucket="dev.images")
+    s3.put_object(Bucket="images", Key="later", Body=b"x")  # a later commit changes nothing
+    created = {b["Name"]: b["CreationDate"] for b in s3.list_buckets()["Buckets"]}
+    firsts = {c.branch: c.started for c in store.list_commits("images")}  # oldest wins
+    for branch in ("master", "dev"):
+        expected = firsts[branch].replace(microsecond=0)
+        assert created[f"{branch}.images.default"].replace(microsecond=0) == expected
+    assert created["dev.images.default"] > created["master.images.default"]
 
 
 def test_create_bucket_makes_repo_and_branch_and_refuses_an_existing_one(
