@@ -350,6 +350,8 @@ def _copy_file(copy: CopyFile, backend: Backend, body: Body) -> FileCopied:
 
 
 def _delete_file(delete: DeleteFile, backend: Backend, body: Body) -> FileDeleted:
+    if delete.version is not None:
+        versions.check_deletable(backend, delete.ref, delete.path, delete.version)
     existed = backend.delete_file(delete.ref, delete.path, expect=delete.expect)
     return FileDeleted(existed=existed)
 
@@ -359,13 +361,12 @@ def _delete_files(delete: DeleteFiles, backend: Backend, body: Body) -> FilesDel
     deleted: list[str] = []
     failed: list[DeleteFailure] = []
     for position, (key, version) in enumerate(request.objects):
-        if version is not None and version != delete.ref.id:
-            # A version is a finished commit: immutable (as DeleteObject with versionId).
-            error = errors.AccessDenied(f"Version {version!r} of a PFS object cannot be deleted.")
-            failed.append(DeleteFailure(key=key, code=error.code, message=error.detail))
-            continue
         try:
+            if version is not None:  # only the current one (as DeleteObject with versionId)
+                versions.check_deletable(backend, delete.ref, key, version)
             backend.delete_file(delete.ref, key, expect=request.conditions.get(position))
+        except errors.S3Error as refused:
+            failed.append(DeleteFailure(key=key, code=refused.code, message=refused.detail))
         except BackendError as exc:
             error = s3_error_for(exc)
             failed.append(DeleteFailure(key=key, code=error.code, message=error.detail))

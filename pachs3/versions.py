@@ -20,7 +20,7 @@ from pachs3.core.listing.versions import VersionPage
 from pachs3.core.outcomes import Answered, VersionsListed
 from pachs3.core.plans import ListVersions, SetVersioning
 from pachs3.core.refs import CommitRef
-from pachs3.core.versions import VersionPin, is_commit_id, versioning_change
+from pachs3.core.versions import VersionPin, check_version_id, is_commit_id, versioning_change
 
 Body = Iterator[bytes]
 
@@ -112,3 +112,28 @@ def _offer(page: VersionPage, change: FileChange) -> bool:
 def set_versioning(change: SetVersioning, backend: Backend, body: Body) -> Answered:
     versioning_change(read_small_body(change.body, body), resource=f"/{change.bucket}")
     return Answered()
+
+
+def check_deletable(backend: Backend, ref: CommitRef, path: str, version: str) -> None:
+    """DeleteObject (or a DeleteObjects entry) with ``versionId``: a version is a commit, and
+    a finished commit never changes (PFS history is immutable), so deleting an old version is
+    refused with 403 AccessDenied, the error AWS gives for a version it must keep (Object
+    Lock). The key's *current* version is the exception: deleting it removes the key from the
+    branch as a plain delete does (a new commit; the version stays in history), since sync tools
+    (rclone) delete by version id on a versioned bucket. So is the id of a job's own open
+    output commit (``ref``), which is not history yet."""
+    check_version_id(version, resource=f"/{path}")
+    if version == ref.id:
+        return
+    try:
+        current = backend.inspect_file(ref, path).commit
+    except NotFound as exc:
+        if exc.what != "file":
+            raise
+        current = None
+    if current != version:
+        raise errors.AccessDenied(
+            f"Version {version!r} cannot be deleted: versions are PFS commits, and a finished "
+            "commit is immutable; only the key's current version can be (as a new commit).",
+            resource=f"/{path}",
+        )

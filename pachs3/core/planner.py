@@ -15,7 +15,7 @@ from dataclasses import replace
 from pachs3.core import documents, errors, headers, versions
 from pachs3.core.checksum_types import upload_checksum
 from pachs3.core.expectations import Expectation, delete_expectation, write_expectation
-from pachs3.core.layout import Bucket, Layout
+from pachs3.core.layout import Layout
 from pachs3.core.listing.params import list_objects_plan, list_uploads_plan
 from pachs3.core.listing.versions import list_versions_plan
 from pachs3.core.plans import (
@@ -261,26 +261,11 @@ def _delete_object(request: S3Request, layout: Layout) -> Plan:
         size=request.header("x-amz-if-match-size"),
         modified=request.header("x-amz-if-match-last-modified-time"),
     )
-    _refuse_version_delete(request, bucket)
-    return DeleteFile(ref=bucket.ref, bucket=bucket.name, path=_key(request), expect=expect)
-
-
-def _refuse_version_delete(request: S3Request, bucket: Bucket) -> None:
-    """DeleteObject with ``versionId``: a version is a commit, and a finished commit never
-    changes (PFS history is immutable), so deleting one is refused: 403 AccessDenied, the error
-    AWS gives for a version it must keep (Object Lock). Only a job's own open output commit may
-    still lose a file, so on ``out`` the id of that commit deletes as a plain delete does."""
-    value = request.query.get("versionId")
-    if value is None:
-        return
-    version = versions.check_version_id(value, resource=request.resource)
-    if bucket.history == "own" and version == bucket.ref.id:
-        return
-    raise errors.AccessDenied(
-        f"Version {version!r} cannot be deleted: versions are PFS commits, and a finished "
-        "commit is immutable. Delete the key without versionId to remove it from the bucket "
-        "(as a new version).",
-        resource=request.resource,
+    version = request.query.get("versionId")
+    if version is not None:
+        version = versions.check_version_id(version, resource=request.resource)
+    return DeleteFile(
+        ref=bucket.ref, bucket=bucket.name, path=_key(request), expect=expect, version=version
     )
 
 

@@ -190,6 +190,8 @@ class DeleteFile:
     path: str
     expect: Expectation | None = None
     """``If-Match``, ``x-amz-if-match-size``, ``x-amz-if-match-last-modified-time``."""
+    version: str | None = None
+    """``versionId``: allowed only for the key's current version (``pachs3/versions.py``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -223,20 +223,45 @@ def test_versions_of_other_repos_and_branches_are_not_this_buckets(
 
 def test_a_committed_version_cannot_be_deleted(gs3: Any, backend: Backend) -> None:
     gs3.create_bucket(Bucket="images")
-    version = gs3.put_object(Bucket="images", Key="a.txt", Body=b"one")["VersionId"]
+    old = gs3.put_object(Bucket="images", Key="a.txt", Body=b"one")["VersionId"]
+    gs3.put_object(Bucket="images", Key="a.txt", Body=b"two")
     before = backend.list_commits("images")
     with pytest.raises(ClientError) as refused:
-        gs3.delete_object(Bucket="images", Key="a.txt", VersionId=version)
+        gs3.delete_object(Bucket="images", Key="a.txt", VersionId=old)
     assert (error_code(refused), status(refused)) == ("AccessDenied", 403)
     with pytest.raises(ClientError) as malformed:
         gs3.delete_object(Bucket="images", Key="a.txt", VersionId="zz")
     assert error_code(malformed) == "InvalidArgument"
     assert backend.list_commits("images") == before
     answer = gs3.delete_objects(
-        Bucket="images", Delete={"Objects": [{"Key": "a.txt", "VersionId": version}]}
+        Bucket="images",
+        Delete={"Objects": [{"Key": "a.txt", "VersionId": old}, {"Key": "b", "VersionId": "x"}]},
     )
-    assert [e["Code"] for e in answer["Errors"]] == ["AccessDenied"]
-    assert gs3.get_object(Bucket="images", Key="a.txt")["Body"].read() == b"one"
+    assert sorted(e["Code"] for e in answer["Errors"]) == ["AccessDenied", "InvalidArgument"]
+    assert gs3.get_object(Bucket="images", Key="a.txt")["Body"].read() == b"two"
+    assert gs3.get_object(Bucket="images", Key="a.txt", VersionId=old)["Body"].read() == b"one"
+
+
+def test_deleting_the_current_version_deletes_the_key(gs3: Any, backend: Backend) -> None:
+    """rclone (and other sync tools) delete by version id on a versioned bucket: the current
+    version of a key may be deleted, as a new commit; the version stays in history."""
+    gs3.create_bucket(Bucket="images")
+    old = gs3.put_object(Bucket="images", Key="a.txt", Body=b"one")["VersionId"]
+    current = gs3.put_object(Bucket="images", Key="a.txt", Body=b"two")["VersionId"]
+    gs3.put_object(Bucket="images", Key="b.txt", Body=b"b")  # the head moves on
+    b_current = gs3.head_object(Bucket="images", Key="b.txt")["VersionId"]
+    gs3.delete_object(Bucket="images", Key="a.txt", VersionId=current)
+    with pytest.raises(ClientError) as gone:
+        gs3.head_object(Bucket="images", Key="a.txt")
+    assert status(gone) == 404
+    assert gs3.get_object(Bucket="images", Key="a.txt", VersionId=current)["Body"].read() == b"two"
+    answer = gs3.delete_objects(
+        Bucket="images", Delete={"Objects": [{"Key": "b.txt", "VersionId": b_current}]}
+    )
+    assert [d["Key"] for d in answer["Deleted"]] == ["b.txt"]
+    assert "Errors" not in answer
+    assert backend.list_commits("images")[0].finished is not None
+    assert gs3.get_object(Bucket="images", Key="a.txt", VersionId=old)["Body"].read() == b"one"
 
 
 # ---------------------------------------------------------------------------------------------
