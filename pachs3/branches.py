@@ -12,12 +12,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
 from pachs3.backends.base import Backend, BranchRemover, NotFound, RepoInfo, commit
 from pachs3.core import errors, headers
+from pachs3.core.body import IncomingBody
 from pachs3.core.bucket_names import BucketName, listed_name, parse_bucket_name
 from pachs3.core.global_layout import BranchBucket, GlobalLayout, write_target
 from pachs3.core.http import S3Response
@@ -39,7 +40,7 @@ from pachs3.core.request import S3Request
 from pachs3.core.routing import Operation
 from pachs3.defaults import DEFAULT_PROJECT
 
-Body = Iterator[bytes]
+Body = IncomingBody
 
 PINNED = "it is pinned to one commit"
 OUTPUT = "its head commit has provenance (a pipeline's output); only the pipeline writes it"

@@ -18,8 +18,18 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Protocol, TypeGuard, cast, runtime_checkable
 
+from pachs3.backend_errors import s3_error_for
+from pachs3.backends.base import BackendError
 from pachs3.core import errors, presigned, sigv4
-from pachs3.core.http import RequestHead, S3Response
+from pachs3.core.body import IncomingBody
+from pachs3.core.http import (
+    BytesStream,
+    ByteStream,
+    EmptyStream,
+    RequestHead,
+    ResponseBodyFailed,
+    S3Response,
+)
 from pachs3.core.layout import Layout
 from pachs3.core.outcomes import Outcome
 from pachs3.core.planner import plan
@@ -145,9 +155,10 @@ class Exchange:
                 resolver, request, operation = self._pending
                 self._plan = plan(operation, request, resolver.resolve(request, operation))
             assert self._plan is not None, "prepare() makes a plan, a refusal or a pending plan"
-            if self._signatures is not None:
-                body = iter(self._signatures.check_signatures(body))
-            outcome, response = execute(self._plan, self._store, body)
+            # The body is decoded once, where a handler reads it: the signature chain listens
+            # to that decoder (core/body.py), no second pass over the raw bytes.
+            incoming = IncomingBody(body, self._signatures)
+            outcome, response = execute(self._plan, self._store, incoming)
             return self._finish(response, outcome)
         except errors.S3Error as exc:
             return self._finish(self._error(exc), outcome)
@@ -166,6 +177,14 @@ class Exchange:
 
     def _finish(self, response: S3Response, outcome: Outcome | None) -> S3Response:
         self._count(outcome, response.status >= 400)
+        body = response.body
+        if not isinstance(body, BytesStream | EmptyStream):  # streamed: it can still fail
+            body = _MappedBody(body, self)
+        return self._identified(
+            S3Response(status=response.status, headers=response.headers, body=body)
+        )
+
+    def _identified(self, response: S3Response) -> S3Response:
         request_id = self._request_id
         return S3Response(
             status=response.status,
@@ -177,3 +196,46 @@ class Exchange:
             ),
             body=response.body,
         )
+
+    def body_failed(self, exc: Exception) -> ResponseBodyFailed:
+        """An error raised while a response body streams, mapped as ``run`` maps errors: a
+        backend error to its S3 error, anything unexpected to InternalError (logged, its text
+        never sent). The request was counted when its answer was decided."""
+        if isinstance(exc, BackendError):
+            error = s3_error_for(exc)
+        elif isinstance(exc, errors.S3Error):
+            error = exc
+        else:
+            error = errors.InternalError()
+        log.error(
+            "response body of %s %s failed",
+            self._head.method,
+            self._head.path,
+            exc_info=not isinstance(exc, BackendError | errors.S3Error),
+        )
+        return ResponseBodyFailed(self._identified(self._error(error)))
+
+
+class _MappedBody:
+    """A streamed response body whose failures reach the transport mapped, as
+    ``ResponseBodyFailed`` (see there for what the transport does with it)."""
+
+    __slots__ = ("_exchange", "_stream")
+
+    def __init__(self, stream: ByteStream, exchange: Exchange) -> None:
+        self._stream = stream
+        self._exchange = exchange
+
+    def __iter__(self) -> _MappedBody:
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            return next(self._stream)
+        except StopIteration:
+            raise
+        except Exception as exc:
+            raise self._exchange.body_failed(exc) from exc
+
+    def close(self) -> None:
+        self._stream.close()

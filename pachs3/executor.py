@@ -5,39 +5,34 @@ checks that the handler takes that plan and returns the outcome the responder re
 ``assert_never`` names a plan type that has no pair yet. Each handler is short: fetch what it
 needs from the backend, decide with pure core functions, act. Multipart uploads have their
 handlers in ``pachs3/multipart.py``. Backend errors are translated to S3 errors in one table
-(``BACKEND_ERRORS``), except where an operation gives one a more precise meaning (a missing
+(``backend_errors.py``), except where an operation gives one a more precise meaning (a missing
 staging commit is NoSuchUpload).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field, replace
 from typing import TypeVar, assert_never
 
-from pachs3 import branches, multipart, versions
+from pachs3 import branches, listings, multipart, versions
+from pachs3.backend_errors import s3_error_for
 from pachs3.backends.base import (
-    AlreadyExists,
     Backend,
     BackendError,
-    ConditionFailed,
     Conflict,
+    KeyCheck,
     NotFound,
-    NotSupported,
     Opener,
-    PermissionDenied,
-    Truncated,
-    Unavailable,
     file_opener,
-    refuse_unstorable,
+    key_check,
 )
 from pachs3.batching import BatchedCommits
 from pachs3.core import errors, respond
-from pachs3.core.body import CheckedPayload, read_small_body
+from pachs3.core.body import IncomingBody
 from pachs3.core.conditions import check_source_conditions, decide_read
 from pachs3.core.http import S3Response
-from pachs3.core.listing import ListingBuilder
 from pachs3.core.outcomes import (
     Answered,
     DeleteFailure,
@@ -46,7 +41,6 @@ from pachs3.core.outcomes import (
     FileRead,
     FilesDeleted,
     FileWritten,
-    Listed,
     Outcome,
 )
 from pachs3.core.plans import (
@@ -71,10 +65,10 @@ from pachs3.core.plans import (
     WriteFile,
     WritePart,
 )
-from pachs3.core.refs import CommitRef, FileInfo
+from pachs3.core.refs import CommitRef
 from pachs3.core.xml.request_bodies import parse_delete_objects
 
-Body = Iterator[bytes]
+Body = IncomingBody
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 """Every part but the last must be at least 5 MiB (AWS; EntityTooSmall otherwise)."""
@@ -82,10 +76,12 @@ MIN_PART_SIZE = 5 * 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class Store:
-    """A backend, how its files are opened and the uploads it completed: built once per gateway."""
+    """A backend and its optional capabilities, decided once per gateway: how its files are
+    opened, how keys are checked before a write, and the uploads it completed."""
 
     backend: Backend
     open_file: Opener
+    check_key: KeyCheck
     uploads: multipart.Uploads
     branch_locks: branches.BranchLocks = field(default_factory=branches.BranchLocks)
     """Global gateway: writers of one branch take turns (one lock per branch)."""
@@ -94,10 +90,12 @@ class Store:
 
     @classmethod
     def of(cls, backend: Backend) -> Store:
+        check_key = key_check(backend)
         return cls(
             backend=backend,
             open_file=file_opener(backend),
-            uploads=multipart.Uploads(backend, multipart.CompletedUploads()),
+            check_key=check_key,
+            uploads=multipart.Uploads(backend, multipart.CompletedUploads(), check_key),
         )
 
 
@@ -111,22 +109,24 @@ def execute(plan: Plan, store: Store, body: Body) -> tuple[Outcome, S3Response]:
             case ReadFile():
                 return _run(plan, store, body, _read_file, respond.file_read)
             case ListFiles():
-                return _run(plan, backend, body, _list_files, respond.listed)
+                return _run(plan, backend, body, listings.list_files, respond.listed)
             case ListVersions():
                 return _run(plan, backend, body, versions.list_versions, respond.versions_listed)
             case SetVersioning():
                 return _run(plan, backend, body, versions.set_versioning, respond.versioning_set)
             case WriteFile():
-                return _run(plan, backend, body, _write_file, respond.file_written)
+                return _run(plan, store, body, _write_file, respond.file_written)
             case CopyFile():
                 pinned = _pin_source(plan, backend)
-                return _run(pinned, backend, body, _copy_file, respond.file_copied)
+                return _run(pinned, store, body, _copy_file, respond.file_copied)
             case DeleteFile():
                 return _run(plan, backend, body, _delete_file, respond.file_deleted)
             case DeleteFiles():
                 return _run(plan, backend, body, _delete_files, respond.files_deleted)
             case StartUpload():
-                return _run(plan, backend, body, multipart.start_upload, respond.upload_started)
+                return _run(
+                    plan, store.uploads, body, multipart.start_upload, respond.upload_started
+                )
             case WritePart():
                 return _run(plan, backend, body, multipart.write_part, respond.part_written)
             case CopyPart():
@@ -161,7 +161,7 @@ def execute(plan: Plan, store: Store, body: Body) -> tuple[Outcome, S3Response]:
 PlanT = TypeVar("PlanT")
 OutcomeT = TypeVar("OutcomeT", bound=Outcome)
 TargetT = TypeVar("TargetT")
-"""What a handler acts on: the backend, or for reads how its files are opened."""
+"""What a handler acts on: the backend, the store, the uploads, or how files are opened."""
 
 
 def _run(
@@ -174,39 +174,6 @@ def _run(
     """One pair: mypy infers ``PlanT`` and ``OutcomeT`` from both and refuses a mismatch."""
     outcome = handler(plan, target, body)
     return outcome, responder(plan, outcome)
-
-
-def s3_error_for(exc: BackendError) -> errors.S3Error:
-    """The one map from backend errors to S3 errors."""
-    if isinstance(exc, NotFound):
-        return NOT_FOUND_ERRORS[exc.what]()
-    for backend_error, s3_error in BACKEND_ERRORS.items():
-        if isinstance(exc, backend_error):
-            # AWS's own message, not the backend's: backend text can name store paths. A key
-            # the backend cannot store, and a permission the caller lacks, are the exceptions,
-            # since the client must learn why.
-            explained = isinstance(exc, NotSupported | PermissionDenied)
-            return s3_error(str(exc) if explained else None)
-    return errors.InternalError()
-
-
-NOT_FOUND_ERRORS: dict[str, type[errors.S3Error]] = {
-    "file": errors.NoSuchKey,
-    "upload": errors.NoSuchUpload,
-    "repo": errors.NoSuchBucket,
-    "branch": errors.NoSuchBucket,
-    "commit": errors.NoSuchBucket,
-}
-
-BACKEND_ERRORS: dict[type[BackendError], type[errors.S3Error]] = {
-    AlreadyExists: errors.PreconditionFailed,  # only If-None-Match: * writes can meet it
-    ConditionFailed: errors.PreconditionFailed,  # If-Match (and a delete's size or time)
-    Conflict: errors.OperationAborted,  # e.g. a write after the job's commit was finished
-    NotSupported: errors.InvalidArgument,  # a key the backend cannot store
-    PermissionDenied: errors.AccessDenied,
-    Unavailable: errors.ServiceUnavailable,
-    Truncated: errors.InternalError,
-}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,67 +242,22 @@ def _read_version(read: ReadFile, open_file: Opener, ref: CommitRef) -> FileRead
     raise errors.SlowDown("The object is being overwritten faster than it can be read.")
 
 
-def _list_files(listing: ListFiles, backend: Backend, body: Body) -> Listed:
-    """Walk the index, folding keys into common prefixes; a folded prefix is skipped with a new
-    index seek past it, so a delimiter listing costs O(page), not O(keys under the prefixes)."""
-    builder = ListingBuilder(
-        prefix=listing.prefix,
-        delimiter=listing.delimiter,
-        max_keys=listing.max_keys,
-        start_after=listing.start_after,
-    )
-    files: list[FileInfo] = []
-    start_after: str | None = listing.start_after
-    while start_after is not None and not builder.done:
-        start_after = _walk_page(backend, listing, builder, files, start_after)
-    return Listed(
-        files=tuple(files),
-        prefixes=tuple(builder.prefixes),
-        truncated=builder.truncated,
-        last=builder.last,
-    )
-
-
-def _walk_page(
-    backend: Backend,
-    listing: ListFiles,
-    builder: ListingBuilder,
-    files: list[FileInfo],
-    start_after: str,
-) -> str | None:
-    """One index walk; returns where the next walk must start, or None when the listing ends."""
-    walk = backend.walk_files(listing.ref, prefix=listing.prefix, start_after=start_after)
-    try:
-        for info in walk:
-            verdict = builder.offer(info.path)
-            if verdict.kind == "content":
-                files.append(info)
-            elif verdict.kind == "stop":
-                return None
-            elif verdict.skip_after is not None:  # a folded prefix: seek past it
-                return verdict.skip_after
-        builder.finish()
-        return None
-    finally:
-        close = getattr(walk, "close", None)
-        if close is not None:
-            close()
-
-
 # ---------------------------------------------------------------------------------------------
 # Writing
 
 
-def _write_file(write: WriteFile, backend: Backend, body: Body) -> FileWritten:
-    refuse_unstorable(backend, write.path)  # before any byte of the body is read
-    payload = CheckedPayload(write.body, body)
+def _write_file(write: WriteFile, store: Store, body: Body) -> FileWritten:
+    store.check_key(write.path)  # before any byte of the body is read
+    backend = store.backend
+    payload = body.payload(write.body)
     metadata = {**write.metadata, **payload.announced_checksum_headers()}
     info = backend.put_file(write.ref, write.path, payload, metadata=metadata, expect=write.expect)
     return FileWritten(info=info, checksums=payload.checksums_for_response())
 
 
-def _copy_file(copy: CopyFile, backend: Backend, body: Body) -> FileCopied:
-    refuse_unstorable(backend, copy.dst_path)
+def _copy_file(copy: CopyFile, store: Store, body: Body) -> FileCopied:
+    store.check_key(copy.dst_path)
+    backend = store.backend
     source = backend.inspect_file(copy.src, copy.src_path)
     check_source_conditions(copy.source_conditions, source)
     info = backend.copy_file(
@@ -357,7 +279,7 @@ def _delete_file(delete: DeleteFile, backend: Backend, body: Body) -> FileDelete
 
 
 def _delete_files(delete: DeleteFiles, backend: Backend, body: Body) -> FilesDeleted:
-    request = parse_delete_objects(read_small_body(delete.body, body))
+    request = parse_delete_objects(body.document(delete.body))
     deleted: list[str] = []
     failed: list[DeleteFailure] = []
     for position, (key, version) in enumerate(request.objects):

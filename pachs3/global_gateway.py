@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 
 from pachs3 import accel, branches
+from pachs3.backend_errors import s3_error_for
 from pachs3.backends.base import Backend, BackendError
 from pachs3.batching import BatchedCommits
 from pachs3.core.global_layout import GlobalLayout
@@ -30,7 +31,7 @@ from pachs3.core.multipart import STAGING_REPO
 from pachs3.core.request import S3Request
 from pachs3.core.routing import Operation
 from pachs3.exchange import Exchange, prepare
-from pachs3.executor import Store, s3_error_for
+from pachs3.executor import Store
 from pachs3.transport_methods import Transports
 
 

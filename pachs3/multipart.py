@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
 
-from pachs3.backends.base import Backend, CommitInfo, NotFound, refuse_unstorable
+from pachs3.backends.base import Backend, CommitInfo, KeyCheck, NotFound
 from pachs3.core import errors
-from pachs3.core.body import CheckedPayload, read_small_body
+from pachs3.core.body import IncomingBody
 from pachs3.core.conditions import check_source_conditions
 from pachs3.core.headers import CHECKSUM_HEADER_PREFIX
 from pachs3.core.multipart import (
@@ -58,19 +58,22 @@ from pachs3.core.ranges import parse_copy_range
 from pachs3.core.refs import CommitRef, FileInfo
 from pachs3.core.xml.request_bodies import parse_complete_multipart
 
-Body = Iterator[bytes]
+Body = IncomingBody
 
 
 @dataclass(frozen=True, slots=True)
 class Uploads:
-    """What completing an upload acts on: the backend, and the completions already answered."""
+    """What starting and completing an upload act on: the backend, the completions already
+    answered, and the backend's key check (``backends.base.key_check``, decided once)."""
 
     backend: Backend
     completed: CompletedUploads
+    check_key: KeyCheck
 
 
-def start_upload(start: StartUpload, backend: Backend, body: Body) -> UploadStarted:
-    refuse_unstorable(backend, start.path)
+def start_upload(start: StartUpload, uploads: Uploads, body: Body) -> UploadStarted:
+    uploads.check_key(start.path)  # before the upload exists: the client learns at once
+    backend = uploads.backend
     record = UploadRecord(
         bucket=start.bucket,
         key=start.path,
@@ -103,7 +106,7 @@ def _start_staging(backend: Backend, staging_repo: str, record: UploadRecord) ->
 def write_part(part: WritePart, backend: Backend, body: Body) -> PartWritten:
     _, record = _load_upload(backend, part.upload)
     algorithm = record.checksum_algorithm
-    payload = CheckedPayload(part.body, body, also=(algorithm,) if algorithm else ())
+    payload = body.payload(part.body, also=(algorithm,) if algorithm else ())
     path = part_path(part.part_number)
     announced = part.body.checksums.get(algorithm) if algorithm else None
     metadata = {CHECKSUM_HEADER_PREFIX + algorithm: announced} if algorithm and announced else None
@@ -170,7 +173,7 @@ class CompletedUploads:
 
 def compose_parts(compose: ComposeParts, uploads: Uploads, body: Body) -> PartsComposed:
     backend = uploads.backend
-    requested = parse_complete_multipart(read_small_body(compose.body, body))
+    requested = parse_complete_multipart(body.document(compose.body))
     try:
         _, record = _load_upload(backend, compose.upload)
     except errors.NoSuchUpload:

@@ -2,7 +2,7 @@
 
 Both gateways (``SidecarGateway``, ``GlobalGateway``) inherit them from ``Transports``: each
 transport only needs the gateway's ``handle`` (and ``prepare``, which the ASGI app uses when it
-is there). Optional dependencies (starlette, uvicorn, botocore) are imported inside the method
+is there). Optional dependencies (uvicorn, botocore) are imported inside the method
 that needs them, so ``import pachs3`` loads none of them.
 """
 

@@ -15,14 +15,14 @@ from contextlib import closing
 from pachs3.backends.base import Backend, CommitInfo, NotFound
 from pachs3.backends.history import FileChange, history_of
 from pachs3.core import errors
-from pachs3.core.body import read_small_body
+from pachs3.core.body import IncomingBody
 from pachs3.core.listing.versions import VersionPage
 from pachs3.core.outcomes import Answered, VersionsListed
 from pachs3.core.plans import ListVersions, SetVersioning
 from pachs3.core.refs import CommitRef
 from pachs3.core.versions import VersionPin, check_version_id, is_commit_id, versioning_change
 
-Body = Iterator[bytes]
+Body = IncomingBody
 
 
 def resolve(backend: Backend, pin: VersionPin, *, resource: str) -> CommitRef:
@@ -110,7 +110,7 @@ def _offer(page: VersionPage, change: FileChange) -> bool:
 
 
 def set_versioning(change: SetVersioning, backend: Backend, body: Body) -> Answered:
-    versioning_change(read_small_body(change.body, body), resource=f"/{change.bucket}")
+    versioning_change(body.document(change.body), resource=f"/{change.bucket}")
     return Answered()
 
 

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from botocore.awsrequest import AWSPreparedRequest
 
+from pachs3.core.body import CheckedPayload
+from pachs3.core.chunked import streaming_mode
 from pachs3.core.http import RequestHead
+from pachs3.core.plans import BodySpec
 from pachs3.core.sigv4 import EMPTY_SHA256, SignatureContext
 from pachs3.transports.base import normalize_raw_path, parse_query
 
@@ -87,6 +91,13 @@ def doc_chunked_request(trailers: bool) -> tuple[RequestHead, bytes]:
     return RequestHead(
         method="PUT", path="/examplebucket/chunkObject.txt", headers=tuple(headers)
     ), body
+
+
+def signed_payload(context: SignatureContext, raw: Iterable[bytes]) -> bytes:
+    """The payload of a signed aws-chunked body, read as the gateway reads it: one decoder,
+    whose chunk signatures the request's verifier checks as they are decoded (core/body.py)."""
+    spec = BodySpec(framing="aws-chunked", streaming=streaming_mode(context.payload_hash))
+    return b"".join(CheckedPayload(spec, raw, signatures=context))
 
 
 def pieces(body: bytes, size: int) -> list[bytes]:

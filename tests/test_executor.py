@@ -11,12 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from pachs3.backend_errors import s3_error_for
 from pachs3.backends import Conflict, LocalStore, MemoryBackend, NotFound, commit
 from pachs3.backends.base import Backend, CommitInfo, InspectedFile
 from pachs3.core import errors, outcomes, plans
+from pachs3.core.body import IncomingBody
 from pachs3.core.multipart import MIN_PART_SIZE, STAGING_REPO
 from pachs3.core.refs import CommitRef
-from pachs3.executor import READ_ATTEMPTS, Store, execute, s3_error_for
+from pachs3.executor import READ_ATTEMPTS, Store, execute
 
 SPEC = plans.BodySpec
 
@@ -41,7 +43,7 @@ def out(backend: Backend) -> CommitInfo:
 
 
 def run(plan: plans.Plan, backend: Backend, body: bytes = b"") -> outcomes.Outcome:
-    outcome, _response = execute(plan, Store.of(backend), iter([body]))
+    outcome, _response = execute(plan, Store.of(backend), IncomingBody(iter([body])))
     return outcome
 
 

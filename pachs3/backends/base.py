@@ -27,8 +27,8 @@ and the executor import them from here.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Protocol, cast, runtime_checkable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Protocol, runtime_checkable
 
 # Re-exported (explicitly, for mypy): backends and the executor import the whole contract from
 # here. Backends name commits with CommitRef, stream with ByteStream, and judge the
@@ -197,6 +197,7 @@ class FileLister(Protocol):
         ...
 
 
+@runtime_checkable
 class KeyPolicy(Protocol):
     """An optional capability: the keys a backend cannot store, known from the key alone.
 
@@ -210,12 +211,27 @@ class KeyPolicy(Protocol):
         ...
 
 
-def refuse_unstorable(backend: object, path: str) -> None:
-    """NotSupported, with the reason, when ``backend`` (a ``KeyPolicy``) cannot store ``path``."""
-    if hasattr(backend, "key_problem"):
-        problem = cast(KeyPolicy, backend).key_problem(path)
+KeyCheck = Callable[[str], None]
+"""Raises NotSupported, with the reason, for a key the backend cannot store."""
+
+
+def key_check(backend: object) -> KeyCheck:
+    """How keys are checked before a write: by ``backend``'s ``KeyPolicy`` if it has one
+    (decided here, once, when the gateway is built, not probed per write), else not at all."""
+    if not isinstance(backend, KeyPolicy):
+        return _any_key
+    key_problem = backend.key_problem
+
+    def refuse_unstorable(path: str) -> None:
+        problem = key_problem(path)
         if problem is not None:
             raise NotSupported(problem)
+
+    return refuse_unstorable
+
+
+def _any_key(path: str) -> None:
+    """A backend without a ``KeyPolicy`` stores every key."""
 
 
 class DigestedChunks(Protocol):

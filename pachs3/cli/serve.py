@@ -30,11 +30,10 @@ from pachs3.spec import DEFAULT_BRANCH
 from pachs3.worker import parse_inputs, worker_environment
 
 if TYPE_CHECKING:
-    from starlette.types import ASGIApp
-
     from pachs3.backends.base import Backend
     from pachs3.gateway import SidecarGateway
     from pachs3.global_gateway import GlobalGateway
+    from pachs3.transports.asgi_types import ASGIApp
     from pachs3.transports.threaded import ThreadedServer
 
 __all__ = ["register"]

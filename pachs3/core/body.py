@@ -5,33 +5,71 @@
 every digest the client announced (Content-MD5, x-amz-checksum-* headers and trailers, a hex
 x-amz-content-sha256) and the length. A mismatch raises an S3 error out of the iteration, so the
 backend never commits the write: a failed upload leaves nothing visible.
+
+One pipeline: an aws-chunked body is decoded once, by the decoder here, and that decoder feeds
+both the digests (its payload pieces) and, on a strict-SigV4 gateway, the chunk signature chain
+(``IncomingBody.signatures``: its verifier listens to the same decoder as a ``ChunkListener``).
 """
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 from pachs3.core import errors
-from pachs3.core.chunked import AwsChunkedDecoder, decode_aws_chunked, streaming_mode
+from pachs3.core.chunked import AwsChunkedDecoder, decode_aws_chunked
 from pachs3.core.digests import DigestTee
 from pachs3.core.headers import CHECKSUM_HEADER_PREFIX
 from pachs3.core.plans import BodySpec
+from pachs3.core.sigv4.chunks import ChunkSignatureVerifier
+from pachs3.core.sigv4.context import SignatureContext
 
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 """Cap on the XML bodies the core parses, enforced before parsing: a legal 1000-key
 DeleteObjects from minio-py (numeric entities for every non-ASCII character) is ~2.5 MB."""
 
 
-class CheckedPayload:
-    """The payload of a request body, checked against its digests and length at its end (the
-    signature chain is ``core/sigv4``'s business, not this). Iterate once."""
+@dataclass(frozen=True, slots=True)
+class IncomingBody:
+    """A request body as the transport delivers it (still framed), and the verified request
+    whose chunk signatures it must continue (strict SigV4 with a signed streaming payload).
 
-    def __init__(self, spec: BodySpec, raw: Iterable[bytes], also: Iterable[str] = ()) -> None:
+    Handlers never read ``raw`` themselves: they ask for the ``payload`` of an upload or the
+    ``document`` of a small XML body, so that every body read goes through one decoder."""
+
+    raw: Iterator[bytes]
+    signatures: SignatureContext | None = None
+
+    def payload(self, spec: BodySpec, also: Iterable[str] = ()) -> CheckedPayload:
+        return CheckedPayload(spec, self.raw, also, signatures=self.signatures)
+
+    def document(self, spec: BodySpec, limit: int | None = None) -> bytes:
+        return read_small_body(
+            spec,
+            self.raw,
+            MAX_DOCUMENT_BYTES if limit is None else limit,
+            signatures=self.signatures,
+        )
+
+
+class CheckedPayload:
+    """The payload of a request body, checked against its digests and length at its end and,
+    with ``signatures``, against its chunk signature chain as it is decoded. Iterate once."""
+
+    def __init__(
+        self,
+        spec: BodySpec,
+        raw: Iterable[bytes],
+        also: Iterable[str] = (),
+        *,
+        signatures: SignatureContext | None = None,
+    ) -> None:
         """``also`` names algorithms to compute though the client announced none (a part of an
         upload that keeps a checksum)."""
         self._spec = spec
         self._raw = raw
+        self._signatures = signatures
         algorithms = list(dict.fromkeys((*spec.algorithms, *also)))
         if spec.content_sha256 is not None and "sha256" not in algorithms:
             algorithms.append("sha256")
@@ -42,11 +80,15 @@ class CheckedPayload:
     def __iter__(self) -> Iterator[bytes]:
         spec = self._spec
         decoder: AwsChunkedDecoder | None = None
+        verifier: ChunkSignatureVerifier | None = None
         payload: Iterable[bytes] = self._raw
         if spec.framing == "aws-chunked":
+            if self._signatures is not None:
+                verifier = self._signatures.chunk_verifier()  # None unless signed streaming
             decoder = AwsChunkedDecoder(
-                mode=streaming_mode(spec.streaming),
+                mode=spec.streaming,
                 decoded_length=spec.decoded_length,
+                listener=verifier,
             )
             payload = decode_aws_chunked(self._raw, decoder)
         tee = DigestTee(payload, self._algorithms)
@@ -55,6 +97,8 @@ class CheckedPayload:
         expected = dict(spec.checksums)
         if decoder is not None:
             trailers = decoder.finish()
+            if verifier is not None:
+                verifier.finish()  # every chunk and the trailers signed, before any digest
             for algorithm in spec.trailer_names:
                 value = trailers.get(CHECKSUM_HEADER_PREFIX + algorithm)
                 # A trailer the client announced but did not send is not an error: AWS accepts
@@ -112,13 +156,19 @@ class CheckedPayload:
         return {CHECKSUM_HEADER_PREFIX + alg: v for alg, v in self._spec.checksums.items()}
 
 
-def read_small_body(spec: BodySpec, raw: Iterable[bytes], limit: int = MAX_DOCUMENT_BYTES) -> bytes:
-    """A whole small request body (an XML document), verified, refused past ``limit`` bytes."""
+def read_small_body(
+    spec: BodySpec,
+    raw: Iterable[bytes],
+    limit: int = MAX_DOCUMENT_BYTES,
+    *,
+    signatures: SignatureContext | None = None,
+) -> bytes:
+    """A whole small request body (an XML document), checked, refused past ``limit`` bytes."""
     if spec.payload_length is not None and spec.payload_length > limit:
         raise errors.MaxMessageLengthExceeded()
     pieces: list[bytes] = []
     size = 0
-    for chunk in CheckedPayload(spec, raw):
+    for chunk in CheckedPayload(spec, raw, signatures=signatures):
         size += len(chunk)
         if size > limit:
             raise errors.MaxMessageLengthExceeded()

@@ -55,8 +55,8 @@ def body_spec(request: S3Request) -> BodySpec:
     """How the body of a PUT/POST arrives, and every digest it must match."""
     sha256 = request.header("x-amz-content-sha256")
     encoding = request.header("content-encoding") or ""
-    streaming = streaming_mode(sha256) is not None
-    aws_chunked = streaming or "aws-chunked" in _tokens(encoding)
+    streaming = streaming_mode(sha256)  # parsed here, once, for the decoder and the planner
+    aws_chunked = streaming is not None or "aws-chunked" in _tokens(encoding)
     content_length = optional_int(request.header("content-length"), name="Content-Length")
     decoded = optional_int(
         request.header("x-amz-decoded-content-length"), name="x-amz-decoded-content-length"
@@ -79,7 +79,7 @@ def body_spec(request: S3Request) -> BodySpec:
     is_hex_hash = sha256 is not None and len(sha256) == 64 and _is_hex(sha256)
     return BodySpec(
         framing="aws-chunked" if aws_chunked else "plain",
-        streaming=sha256 if streaming else None,
+        streaming=streaming,
         content_length=content_length,
         decoded_length=decoded,
         content_md5=request.header("content-md5"),

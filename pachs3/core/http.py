@@ -102,3 +102,18 @@ class S3Response:
             if key == name:
                 return value
         return None
+
+
+class ResponseBodyFailed(Exception):
+    """A streamed response body failed; raised by the body's ``next()`` in place of the error.
+
+    The gateway has mapped the error already, as it maps every other one (logged, no internals
+    in the answer): ``response`` is its S3 error answer. A transport that has not sent the
+    status line yet sends ``response`` instead; one that has must abort the connection, so the
+    client sees a truncated body rather than a clean end (Content-Length or chunked framing
+    tells it so).
+    """
+
+    def __init__(self, response: S3Response) -> None:
+        super().__init__(f"response body failed: {response.status}")
+        self.response = response

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pachs3.core.chunked import StreamingMode
 from pachs3.core.expectations import Expectation
 from pachs3.core.refs import CommitRef
 from pachs3.core.versions import VersionPin
@@ -29,8 +30,9 @@ class BodySpec:
     """
 
     framing: Framing = "plain"
-    streaming: str | None = None
-    """The ``x-amz-content-sha256`` streaming value naming the aws-chunked variant."""
+    streaming: StreamingMode | None = None
+    """The aws-chunked variant the ``x-amz-content-sha256`` streaming value names, parsed once
+    (None: not a streaming value; an aws-chunked body is then read as unsigned with trailers)."""
     content_length: int | None = None
     decoded_length: int | None = None
     content_md5: str | None = None

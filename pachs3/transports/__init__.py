@@ -1,6 +1,6 @@
 """Transports: what carries S3 requests to ``Handler.handle`` and responses back.
 
-* ``pachs3.transports.asgi`` - ``make_asgi_app(handler)``, an ASGI app (needs only starlette).
+* ``pachs3.transports.asgi`` - ``make_asgi_app(handler)``, an ASGI app (needs only anyio).
 * ``pachs3.transports.threaded`` - ``ThreadedServer``, that app on uvicorn in a background thread
   (extra ``server``).
 * ``pachs3.transports.boto`` - ``attach(client, handler)`` / ``make_client(handler)``, an

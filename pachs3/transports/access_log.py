@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from pachs3.transports.asgi_types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["AccessLog", "format_access"]
 

@@ -1,8 +1,8 @@
 """The gateway as an ASGI application: ``make_asgi_app(handler)``.
 
 The handler is synchronous and blocking (disk I/O), so each request runs it in a worker thread
-of the serving event loop (``anyio.to_thread``). Bodies stream both ways and are never held
-whole:
+of the serving event loop (``workers.py``: one pool for every blocking call). Bodies stream
+both ways and are never held whole:
 
 * request: the handler's body iterator pulls chunks from ``receive`` on demand, one hop to the
   event loop per chunk the server has buffered (uvicorn hands over whatever arrived, 64-320 KiB
@@ -35,10 +35,14 @@ from functools import partial
 
 import anyio
 import anyio.lowlevel
-import anyio.to_thread
-from starlette.types import Receive, Scope, Send
 
-from pachs3.core.http import BytesStream, EmptyStream, RequestHead, S3Response
+from pachs3.core.http import (
+    BytesStream,
+    EmptyStream,
+    RequestHead,
+    ResponseBodyFailed,
+    S3Response,
+)
 from pachs3.transports.asgi_request import (
     DEFAULT_READ_TIMEOUT,
     PREFETCH_BYTES,
@@ -55,6 +59,7 @@ from pachs3.transports.asgi_response import (
     close_quietly,
     wire_headers,
 )
+from pachs3.transports.asgi_types import Receive, Scope, Send
 from pachs3.transports.base import Handler, PreparingHandler
 from pachs3.transports.workers import run_in_worker
 
@@ -90,10 +95,13 @@ def make_asgi_app(
 class S3ASGIApp:
     """ASGI 3 callable: http requests go to ``handler``; lifespan events are acknowledged.
 
-    Worker threads come from the event loop's default anyio limiter (40 threads unless the host
-    changes ``anyio.to_thread.current_default_thread_limiter().total_tokens``;
-    ``ThreadedServer`` sets its own). A request holds a thread while the handler runs,
-    including while it waits for body bytes from a slow client.
+    Every blocking call of a request (the handler, each batch of a streamed response body, the
+    closing of that body) runs in one pool, ``workers.run_in_worker``'s pool of the serving
+    loop, sized by the loop's default anyio limiter (40 threads unless the host changes
+    ``anyio.to_thread.current_default_thread_limiter().total_tokens``; ``ThreadedServer`` sets
+    its own): never in anyio's threads as well, so the limit holds for the whole request. A
+    request holds a thread while the handler runs, including while it waits for body bytes
+    from a slow client.
     """
 
     def __init__(
@@ -192,6 +200,11 @@ class S3ASGIApp:
         elif not isinstance(response.body, BytesStream | EmptyStream):
             try:
                 outbound.pull(self.response_batch_bytes)
+            except ResponseBodyFailed as failed:
+                # Nothing sent yet: the client gets the gateway's error document instead of
+                # the status line that promised a body.
+                close_quietly(response.body)
+                return self._start(head, failed.response)
             except BaseException:
                 close_quietly(response.body)
                 raise
@@ -225,7 +238,7 @@ class S3ASGIApp:
                     # close() may do I/O (cancel a backend read): off the loop, and shielded
                     # so a cancelled request (client gone, server stopping) still releases it.
                     with anyio.CancelScope(shield=True):
-                        await anyio.to_thread.run_sync(close_quietly, response.body)
+                        await run_in_worker(close_quietly, response.body)
 
     async def _stream(self, outbound: Outbound, receive: Receive, send: Send) -> bool:
         """Send the rest of a streamed body; False if the client hung up meanwhile."""
@@ -249,13 +262,14 @@ class S3ASGIApp:
         async def pump(cancel: anyio.CancelScope) -> None:
             try:
                 while not outbound.done:
-                    await anyio.to_thread.run_sync(outbound.pull, self.response_batch_bytes)
+                    await run_in_worker(outbound.pull, self.response_batch_bytes)
                     for chunk in outbound.chunks:
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})
             except Exception as exc:
-                # A stream that fails mid-body cannot change the status line any more: re-raise
-                # so the server drops the connection and the client sees a short body
-                # (Content-Length or chunked framing tells it), never a silent clean end.
+                # A stream that fails mid-body (ResponseBodyFailed: the gateway mapped and
+                # logged it) cannot change the status line any more: re-raise so the server
+                # aborts the connection and the client sees a short body (Content-Length or
+                # chunked framing tells it), never a silent clean end.
                 failure.append(exc)
             finally:
                 cancel.cancel()

@@ -13,10 +13,10 @@ from urllib.parse import quote, unquote
 import anyio
 import anyio.from_thread
 import anyio.lowlevel
-from starlette.types import Message, Receive, Scope
 
 from pachs3.core.errors import IncompleteBody, RequestTimeout, S3Error
 from pachs3.core.http import RequestHead
+from pachs3.transports.asgi_types import Message, Receive, Scope
 from pachs3.transports.base import normalize_raw_path, parse_query
 
 __all__ = [

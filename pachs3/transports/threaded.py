@@ -44,9 +44,9 @@ from typing import Literal
 
 import anyio.to_thread
 import uvicorn
-from starlette.types import ASGIApp
 
 from pachs3.transports.asgi import DEFAULT_READ_TIMEOUT, make_asgi_app
+from pachs3.transports.asgi_types import ASGIApp
 from pachs3.transports.base import Handler
 from pachs3.transports.guarded import DEFAULT_MAX_HEAD_BYTES, guarded_protocol
 

@@ -14,6 +14,7 @@ import pytest
 
 from pachs3.core import errors
 from pachs3.core.body import MAX_DOCUMENT_BYTES, CheckedPayload, read_small_body
+from pachs3.core.chunked import streaming_mode
 from pachs3.core.digests import checksum_b64
 from pachs3.core.plans import BodySpec
 
@@ -90,7 +91,7 @@ def test_aws_chunked_with_a_trailer_is_decoded_and_the_trailer_checked(piece: in
     framed = unsigned_chunked(DATA, 3000, {"x-amz-checksum-crc32": checksum_b64("crc32", DATA)})
     spec = BodySpec(
         framing="aws-chunked",
-        streaming="STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        streaming=streaming_mode("STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
         content_length=len(framed),
         decoded_length=len(DATA),
         trailer_names=("crc32",),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pachs3.core import errors, headers
+from pachs3.core.chunked import STREAMING_MODES
 from pachs3.core.http import RequestHead
 from pachs3.core.request import S3Request, parse
 
@@ -45,7 +46,7 @@ def test_an_aws_chunked_body_with_a_trailer() -> None:
         )
     )
     assert spec.framing == "aws-chunked"
-    assert spec.streaming == "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+    assert spec.streaming is STREAMING_MODES["STREAMING-UNSIGNED-PAYLOAD-TRAILER"]
     assert spec.payload_length == 60
     assert spec.content_sha256 is None
     assert spec.trailer_names == ("crc64nvme",)

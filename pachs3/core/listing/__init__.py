@@ -9,7 +9,7 @@
 - ``document.py``: the page as XML, with the next marker (V1 ``NextMarker``, V2
   ``NextContinuationToken``) taken from the page's last key or prefix.
 
-The executor's ``_list_files`` walks the backend and feeds the fold; nothing else decides a
+``pachs3/listings.py`` walks the backend and feeds the fold; nothing else decides a
 marker.
 """
 

@@ -8,30 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from typing import Final
 
 from pachs3.core import errors
-from pachs3.core.chunked import AwsChunkedDecoder, streaming_mode
 from pachs3.core.sigv4.canonical import EMPTY_SHA256, hmac_hex, utf8
 
-__all__ = ["ChunkSignatureVerifier", "signature_checked"]
+__all__ = ["ChunkSignatureVerifier"]
 
 _TRAILER_SIGNATURE: Final = "x-amz-trailer-signature"
-
-
-def signature_checked(
-    raw: Iterable[bytes], verifier: ChunkSignatureVerifier, payload_hash: str
-) -> Iterator[bytes]:
-    """``raw`` passed through unchanged while a private decoder feeds ``verifier``; raises out
-    of the iteration at the first bad signature, and ends only once everything verified."""
-    decoder = AwsChunkedDecoder(mode=streaming_mode(payload_hash), listener=verifier)
-    for piece in raw:
-        if piece:
-            decoder.feed(piece)  # the payload pieces are the consumer's business
-        yield piece
-    decoder.finish()
-    verifier.finish()
 
 
 class ChunkSignatureVerifier:

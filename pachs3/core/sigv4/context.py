@@ -8,14 +8,13 @@ by ``chunks.py``'s ``ChunkSignatureVerifier`` as a ``core.chunked.ChunkListener`
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
 from pachs3.core import errors
 from pachs3.core.sigv4.canonical import TERMINATOR
-from pachs3.core.sigv4.chunks import ChunkSignatureVerifier, signature_checked
+from pachs3.core.sigv4.chunks import ChunkSignatureVerifier
 
 __all__ = [
     "STREAMING_SIGNED",
@@ -54,8 +53,8 @@ class SignatureContext:
 
     ``payload_hash`` is what the canonical request carried: a hex SHA-256 (the body chain checks
     the bytes against ``x-amz-content-sha256``), ``UNSIGNED-PAYLOAD``, or a ``STREAMING-*``
-    value. For the signed streaming values the body must go through ``check_signatures`` (or an
-    aws-chunked decoder with ``chunk_verifier()`` as its listener).
+    value. For the signed streaming values the body must go through an aws-chunked decoder with
+    ``chunk_verifier()`` as its listener (``core/body.py`` does, once per body).
     """
 
     access_key: str
@@ -89,21 +88,6 @@ class SignatureContext:
             seed_signature=self.signature,
             trailers=self.payload_hash.upper().endswith("-TRAILER"),
         )
-
-    def check_signatures(self, raw: Iterable[bytes]) -> Iterator[bytes]:
-        """The raw request body, passed through unchanged while its chunk signatures are checked.
-
-        For a request without chunk signatures this is ``raw`` itself. Otherwise each raw piece
-        is fed to a private aws-chunked decoder before it is passed on, so a bad chunk signature
-        raises ``SignatureDoesNotMatch`` (and broken framing ``IncompleteBody``) out of the
-        iteration, and the stream ends only after the final chunk and the trailer signature
-        verified: the consumer, which commits a write only at the end of the stream, never
-        stores an unverified body.
-        """
-        verifier = self.chunk_verifier()
-        if verifier is None:
-            return iter(raw)
-        return signature_checked(raw, verifier, self.payload_hash)
 
 
 def check_payload_hash(value: str) -> None:

@@ -2,7 +2,8 @@
 
 The gateway accepts any credentials by default (DESIGN.md §6); when it is given keys it calls
 ``verify_request(head, credentials, now)`` before anything else and, for signed streaming
-uploads, passes the request body through ``SignatureContext.check_signatures``.
+uploads, has the body's one aws-chunked decoder feed ``SignatureContext.chunk_verifier()``
+(``core/body.py``).
 
 Two forms are verified (AWS S3 API reference, "Authenticating Requests (AWS Signature Version
 4)"):
