@@ -41,10 +41,12 @@ from pachs3.core.errors import S3Error
 from pachs3.core.http import RequestHead, S3Response
 from pachs3.gateway import Job, SidecarGateway
 from pachs3.global_gateway import GlobalGateway
+from pachs3.job_request import JobRequest
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "JobRequest",
     "Absent",
     "AlreadyExists",
     "Backend",

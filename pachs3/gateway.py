@@ -35,6 +35,7 @@ from pachs3.core.outcomes import FileCopied, FileWritten, Outcome, PartsComposed
 from pachs3.defaults import DEFAULT_BRANCH
 from pachs3.exchange import Exchange, prepare
 from pachs3.executor import Store
+from pachs3.job_request import JobRequest
 from pachs3.multipart import discard_uploads
 from pachs3.transport_methods import Transports
 
@@ -100,6 +101,7 @@ class SidecarGateway(Transports):
         self,
         backend: Backend,
         *,
+        job: JobRequest | None = None,
         inputs: Mapping[str, str | CommitRef] | None = None,
         output: str | None = None,
         output_branch: str = DEFAULT_BRANCH,
@@ -113,13 +115,16 @@ class SidecarGateway(Transports):
         """``credentials`` (access key -> secret) turns on strict SigV4: every request must be
         signed with one of them (header or presigned form, signed chunks included), else 403.
         Off by default, as Pachyderm's sidecar needs no authentication. ``clock`` is the time
-        request dates are checked against (a test can pin it)."""
+        request dates are checked against (a test can pin it).
+
+        The job begun on ``__enter__`` is ``job``, or the one the keywords ``inputs`` to
+        ``provenance`` describe (a shorthand for ``job=JobRequest(...)``; not both)."""
         accel.install_once()
         self.backend = backend
         self._store = Store.of(backend)
         self._credentials = dict(credentials) if credentials is not None else None
         self._clock = clock
-        self._first_job = _JobRequest(
+        spelled = JobRequest(
             inputs=dict(inputs or {}),
             output=output,
             output_branch=output_branch,
@@ -127,6 +132,9 @@ class SidecarGateway(Transports):
             description=description,
             provenance=tuple(provenance),
         )
+        if job is not None and spelled != JobRequest():
+            raise TypeError("give the job as job=JobRequest(...) or as keywords, not both")
+        self._first_job = job if job is not None else spelled
         self._staging_repo = staging_repo
         self._layout = SidecarLayout(staging_repo=staging_repo)
         self._job: Job | None = None
@@ -139,15 +147,7 @@ class SidecarGateway(Transports):
     # -- job lifecycle ----------------------------------------------------------------------
 
     def __enter__(self) -> SidecarGateway:
-        first = self._first_job
-        self.begin_job(
-            inputs=first.inputs,
-            output=first.output,
-            output_branch=first.output_branch,
-            job_id=first.job_id,
-            description=first.description,
-            provenance=first.provenance,
-        )
+        self.begin_job(self._first_job)
         return self
 
     def __exit__(
@@ -165,25 +165,17 @@ class SidecarGateway(Transports):
         finally:
             self.close()
 
-    def begin_job(
-        self,
-        *,
-        inputs: Mapping[str, str | CommitRef] | None = None,
-        output: str | None = None,
-        output_branch: str = DEFAULT_BRANCH,
-        job_id: str | None = None,
-        description: str = "",
-        provenance: Sequence[CommitRef] = (),
-    ) -> Job:
+    def begin_job(self, job: JobRequest) -> Job:
         """Pin the inputs, open the output commit and switch the buckets to this job at once.
 
-        The output commit's provenance is the pinned input commits plus ``provenance``: the
+        The output commit's provenance is the pinned input commits plus ``job.provenance``: the
         commits of inputs that are not buckets (a non-S3 input crossed with an S3 one).
         """
+        inputs, output, provenance = job.inputs, job.output, job.provenance
         with self._lock:
             if self._job is not None:
                 raise RuntimeError(f"job {self._job.id} is still running; end it first")
-            pinned = {name: self._pin(name, spec) for name, spec in (inputs or {}).items()}
+            pinned = {name: self._pin(name, spec) for name, spec in inputs.items()}
             if output is not None and OUTPUT_BUCKET in pinned:
                 raise ValueError("an input cannot be named 'out' when the job has an output")
             buckets = [
@@ -195,9 +187,9 @@ class SidecarGateway(Transports):
                 self.backend.create_repo(output, exist_ok=True)
                 out_commit = self.backend.start_commit(
                     output,
-                    output_branch,
+                    job.output_branch,
                     provenance=_unique([*(info.ref for info in pinned.values()), *provenance]),
-                    description=description or "output of a pachs3 sidecar job",
+                    description=job.description or "output of a pachs3 sidecar job",
                     empty=True,
                 )
                 claim_commit(self.backend, out_commit)  # finished as failed if we die first
@@ -210,8 +202,8 @@ class SidecarGateway(Transports):
                         history="own",
                     )
                 )
-            job = Job(
-                id=job_id or (out_commit.id if out_commit else secrets.token_hex(16)),
+            begun = Job(
+                id=job.job_id or (out_commit.id if out_commit else secrets.token_hex(16)),
                 inputs={name: info.ref for name, info in pinned.items()},
                 output=out_commit,
                 started=datetime.now(UTC),
@@ -220,8 +212,8 @@ class SidecarGateway(Transports):
             self.stats = Stats()
             # One assignment: a request in flight sees the old layout or the new, never a mix.
             self._layout = SidecarLayout.of(buckets, staging_repo=self._staging_repo)
-            self._job = job
-            return job
+            self._job = begun
+            return begun
 
     def end_job(self, error: str | None = None) -> CommitInfo | None:
         """Finish the job's output commit (with ``error`` when it failed); buckets go away.
@@ -299,18 +291,6 @@ class SidecarGateway(Transports):
 
     def _count(self, outcome: Outcome | None, failed: bool) -> None:
         self.stats.count(outcome, failed=failed)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _JobRequest:
-    """The job a gateway was constructed with, begun on ``__enter__``."""
-
-    inputs: Mapping[str, str | CommitRef]
-    output: str | None
-    output_branch: str
-    job_id: str | None
-    description: str
-    provenance: tuple[CommitRef, ...]
 
 
 def _unique(refs: Iterable[CommitRef]) -> list[CommitRef]:

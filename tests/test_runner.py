@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from pachs3 import read_commit
+from pachs3 import JobRequest, read_commit
 from pachs3.backends.base import CommitRef
 from pachs3.backends.local import LocalStore
 from pachs3.gateway import SidecarGateway
@@ -618,10 +618,10 @@ def test_working_dir_must_exist(store: LocalStore, tmp_path: Path) -> None:
 
 def test_a_gateway_is_made_only_when_the_job_uses_s3(store: LocalStore, tmp_path: Path) -> None:
     _seed_repo(store, tmp_path, "images", {"x": b"1"})
-    made: list[dict[str, Any]] = []
+    made: list[JobRequest] = []
 
-    def factory(backend: Any, **kwargs: Any) -> SidecarGateway:
-        made.append(kwargs)
+    def factory(backend: Any, job: JobRequest) -> SidecarGateway:
+        made.append(job)
         raise AssertionError("no gateway expected")
 
     spec = parse_spec(

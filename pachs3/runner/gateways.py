@@ -6,12 +6,13 @@ default factory, makes the real one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Protocol
 
 from pachs3.backends.base import Backend, CommitInfo, CommitRef
+from pachs3.job_request import JobRequest
 
 __all__ = ["GatewayFactory", "JobGateway", "sidecar_gateway"]
 
@@ -57,44 +58,14 @@ class JobGateway(Protocol):
 
 
 class GatewayFactory(Protocol):
-    """How the runner makes a job's gateway (tests may pass one that makes a fake).
+    """How the runner makes a job's gateway (tests may pass one that makes a fake), for the
+    job that ``job`` describes (``pachs3.job_request.JobRequest``)."""
 
-    ``provenance`` lists the job's non-S3 input commits: the output commit derives from them
-    too, though they are not buckets.
-    """
-
-    def __call__(
-        self,
-        backend: Backend,
-        *,
-        inputs: Mapping[str, str],
-        output: str | None,
-        output_branch: str,
-        job_id: str | None,
-        description: str,
-        provenance: Sequence[CommitRef],
-    ) -> JobGateway: ...
+    def __call__(self, backend: Backend, job: JobRequest) -> JobGateway: ...
 
 
-def sidecar_gateway(
-    backend: Backend,
-    *,
-    inputs: Mapping[str, str],
-    output: str | None,
-    output_branch: str,
-    job_id: str | None,
-    description: str,
-    provenance: Sequence[CommitRef],
-) -> JobGateway:
+def sidecar_gateway(backend: Backend, job: JobRequest) -> JobGateway:
     """The default GatewayFactory: a ``SidecarGateway``."""
     from pachs3.gateway import SidecarGateway
 
-    return SidecarGateway(
-        backend,
-        inputs=inputs,
-        output=output,
-        output_branch=output_branch,
-        job_id=job_id,
-        description=description,
-        provenance=provenance,
-    )
+    return SidecarGateway(backend, job=job)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pachs3.backends.base import Backend, CommitInfo, CommitRef, NotFound, claim_commit
+from pachs3.job_request import JobRequest
 from pachs3.runner.datums import Datum, datums_for, unsupported_input
 from pachs3.runner.environment import transform_environment
 from pachs3.runner.errors import RunError
@@ -87,8 +88,7 @@ def run_job(
     job_id = uuid.uuid4().hex
     gateway: JobGateway | None = None
     if layout.buckets or layout.output:
-        gateway = factory(
-            backend,
+        request = JobRequest(
             inputs={bucket.name: bucket.ref for bucket in layout.buckets},
             output=output_repo if layout.output else None,
             output_branch=spec.output_branch,
@@ -96,6 +96,7 @@ def run_job(
             description=f"output of job {job_id} of pipeline {output_repo}",
             provenance=tuple(file_commits.values()),
         )
+        gateway = factory(backend, request)
     job = _Job(
         spec=spec, layout=layout, backend=backend, say=say, cwd=cwd, datums=datums,
         file_commits=file_commits, job_id=job_id, gateway=gateway,

@@ -49,7 +49,7 @@ from clients_support import (  # noqa: E402
 )
 from tls_certs import make_tls_pair  # noqa: E402
 
-from pachs3 import GlobalGateway, LocalStore, SidecarGateway  # noqa: E402
+from pachs3 import GlobalGateway, JobRequest, LocalStore, SidecarGateway  # noqa: E402
 from pachs3.backends.base import NotFound, commit  # noqa: E402
 
 MATRIX_ENV = "PACHS3_CLIENT_MATRIX"
@@ -177,7 +177,7 @@ class Served:
             return
         if gateway.job is not None:
             gateway.end_job()
-        gateway.begin_job(inputs={INPUT: f"{INPUT}@master"}, output=OUTPUT_REPO)
+        gateway.begin_job(JobRequest(inputs={INPUT: f"{INPUT}@master"}, output=OUTPUT_REPO))
 
     def writes(self) -> int:
         """How many writes the gateway has made: files written (sidecar) or commits on

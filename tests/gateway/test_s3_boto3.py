@@ -19,7 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 from gateway_data import INPUT_FILES, MARKER_KEY
 
-from pachs3 import SidecarGateway, read_commit
+from pachs3 import JobRequest, SidecarGateway, read_commit
 from pachs3.testing.plugin import JobFactory
 
 MiB = 1024 * 1024
@@ -567,7 +567,7 @@ def test_finished_commit_outlives_the_job(seeded: Any) -> None:
     assert finished.finished is not None
     assert read_commit(seeded, finished) == {"r.txt": b"r"}
     # The next job keeps it until it ends itself; one without output leaves none.
-    gateway.begin_job(inputs={"labresults": "labresults"})
+    gateway.begin_job(JobRequest(inputs={"labresults": "labresults"}))
     assert gateway.finished_commit == finished
     assert gateway.end_job() is None
     assert gateway.finished_commit is None
