@@ -10,36 +10,25 @@ the layout may wrap a write (``commit_writes``: the global gateway commits each 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
-from pachs3.core import documents, errors, headers, versions
-from pachs3.core.checksum_types import upload_checksum
+from pachs3.core import documents, errors, headers, multipart_planner, versions
 from pachs3.core.expectations import Expectation, delete_expectation, write_expectation
 from pachs3.core.layout import Layout
 from pachs3.core.listing.params import list_objects_plan, list_uploads_plan
 from pachs3.core.listing.versions import list_versions_plan
 from pachs3.core.plans import (
-    AbortUpload,
     Answer,
-    ComposeParts,
     CopyFile,
-    CopyPart,
     DeleteFile,
     DeleteFiles,
-    ListParts,
     Plan,
     ReadFile,
     SetVersioning,
-    StartUpload,
-    UploadRef,
     WriteFile,
-    WritePart,
 )
 from pachs3.core.refs import CommitRef
 from pachs3.core.request import S3Request
 from pachs3.core.routing import Operation
-
-MAX_PART_NUMBER = 10_000
 
 Planner = Callable[[S3Request, Layout], Plan]
 
@@ -177,7 +166,7 @@ def _get_object(request: S3Request, layout: Layout, *, head_only: bool = False) 
     bucket = layout.readable(_bucket(request))
     key = _key(request)
     mode = request.header("x-amz-checksum-mode") or request.query.get("x-amz-checksum-mode", "")
-    part_number = _part_number(request) if "partNumber" in request.query else None
+    part_number = multipart_planner.part_number(request) if "partNumber" in request.query else None
     if part_number is not None and request.header("range") is not None:
         raise errors.InvalidRequest(
             "Cannot specify both Range header and partNumber query parameter.",
@@ -269,95 +258,6 @@ def _delete_object(request: S3Request, layout: Layout) -> Plan:
     )
 
 
-def _create_upload(request: S3Request, layout: Layout) -> Plan:
-    bucket = layout.writable(_bucket(request))
-    checksum = upload_checksum(
-        request.header("x-amz-checksum-algorithm"), request.header("x-amz-checksum-type")
-    )
-    return StartUpload(
-        dst=bucket.ref,
-        bucket=bucket.name,
-        path=_key(request),
-        staging_repo=layout.staging_repo,
-        metadata=headers.object_metadata(request),
-        checksum_algorithm=checksum[0] if checksum else None,
-        checksum_type=checksum[1] if checksum else None,
-    )
-
-
-def _upload(request: S3Request, layout: Layout) -> tuple[UploadRef, CommitRef]:
-    bucket = layout.writable(_bucket(request))
-    upload_id = request.query.get("uploadId", "")
-    if not upload_id:
-        raise errors.NoSuchUpload(resource=request.resource)
-    staging = CommitRef(repo=layout.staging_repo, id=upload_id)
-    upload = UploadRef(staging=staging, bucket=bucket.name, key=_key(request), dst=bucket.ref)
-    return upload, bucket.ref
-
-
-def _part_number(request: S3Request) -> int:
-    number = headers.optional_int(request.query.get("partNumber"), name="partNumber")
-    if number is None or not 1 <= number <= MAX_PART_NUMBER:
-        raise errors.InvalidArgument(
-            "Part number must be an integer between 1 and 10000, inclusive",
-            resource=request.resource,
-        )
-    return number
-
-
-def _upload_part(request: S3Request, layout: Layout) -> Plan:
-    upload, _dst = _upload(request, layout)
-    number = _part_number(request)
-    if request.header("x-amz-copy-source") is None:
-        return WritePart(upload=upload, part_number=number, body=headers.body_spec(request))
-    src_bucket_name, src_key = headers.copy_source(request)
-    src_bucket = layout.readable(src_bucket_name)
-    return CopyPart(
-        upload=upload,
-        part_number=number,
-        src=src_bucket.ref,
-        src_bucket=src_bucket.name,
-        src_path=src_key,
-        range_header=request.header("x-amz-copy-source-range"),
-        source_conditions=headers.read_conditions(request, prefix="x-amz-copy-source-"),
-        src_version=versions.copy_source_version(request, src_bucket),
-    )
-
-
-def _complete_upload(request: S3Request, layout: Layout) -> Plan:
-    upload, dst = _upload(request, layout)
-    spec = headers.body_spec(request)
-    # On CompleteMultipartUpload an x-amz-checksum-<name> header is the whole object's
-    # checksum (a FULL_OBJECT upload), not one of the XML body it carries.
-    checksum_type = request.header("x-amz-checksum-type")
-    return ComposeParts(
-        upload=upload,
-        dst=dst,
-        body=replace(spec, checksums={}),
-        expect=_write_expectation(request),
-        object_checksums=spec.checksums,
-        checksum_type=checksum_type.strip().upper() if checksum_type else None,
-    )
-
-
-def _abort_upload(request: S3Request, layout: Layout) -> Plan:
-    upload, _dst = _upload(request, layout)
-    return AbortUpload(upload=upload)
-
-
-def _list_parts(request: S3Request, layout: Layout) -> Plan:
-    upload, _dst = _upload(request, layout)
-    max_parts = headers.optional_int(request.query.get("max-parts"), name="max-parts")
-    marker = headers.optional_int(
-        request.query.get("part-number-marker"), name="part-number-marker"
-    )
-    return ListParts(
-        upload=upload,
-        max_parts=min(max_parts if max_parts is not None else 1000, 1000),
-        part_number_marker=marker or 0,
-    )
-
-
 def _get_object_tagging(request: S3Request, layout: Layout) -> Plan:
     return _about_object(request, layout, documents.empty_tagging(), must_exist=False)
 
@@ -391,11 +291,11 @@ PLANNERS: dict[Operation, Planner] = {
     "HeadObject": _head_object,
     "PutObject": _put_object,
     "DeleteObject": _delete_object,
-    "CreateMultipartUpload": _create_upload,
-    "UploadPart": _upload_part,
-    "CompleteMultipartUpload": _complete_upload,
-    "AbortMultipartUpload": _abort_upload,
-    "ListParts": _list_parts,
+    "CreateMultipartUpload": multipart_planner.plan_create_upload,
+    "UploadPart": multipart_planner.plan_upload_part,
+    "CompleteMultipartUpload": multipart_planner.plan_complete_upload,
+    "AbortMultipartUpload": multipart_planner.plan_abort_upload,
+    "ListParts": multipart_planner.plan_list_parts,
     "GetObjectAcl": _get_object_acl,
     "PutObjectAcl": _put_acl,
     "GetObjectTagging": _get_object_tagging,
