@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import closing
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TypeVar, assert_never
 
 from pachs3 import branches, listings, multipart, versions
@@ -117,7 +117,7 @@ def execute(plan: Plan, store: Store, body: Body) -> tuple[Outcome, S3Response]:
             case WriteFile():
                 return _run(plan, store, body, _write_file, respond.file_written)
             case CopyFile():
-                pinned = _pin_source(plan, backend)
+                pinned = versions.pin_source(plan, backend)
                 return _run(pinned, store, body, _copy_file, respond.file_copied)
             case DeleteFile():
                 return _run(plan, backend, body, _delete_file, respond.file_deleted)
@@ -130,7 +130,7 @@ def execute(plan: Plan, store: Store, body: Body) -> tuple[Outcome, S3Response]:
             case WritePart():
                 return _run(plan, backend, body, multipart.write_part, respond.part_written)
             case CopyPart():
-                pinned_part = _pin_source(plan, backend)
+                pinned_part = versions.pin_source(plan, backend)
                 return _run(pinned_part, backend, body, multipart.copy_part, respond.part_copied)
             case ComposeParts():
                 return _run(
@@ -189,19 +189,6 @@ def _answer(answer: Answer, backend: Backend, body: Body) -> Answered:
         else:
             versions.holding(backend, answer.file_version, path, resource=f"/{path}")
     return Answered()
-
-
-SourcedT = TypeVar("SourcedT", CopyFile, CopyPart)
-
-
-def _pin_source(plan: SourcedT, backend: Backend) -> SourcedT:
-    """A copy from ``?versionId=``: its source, as of that commit (NoSuchVersion when the
-    bucket does not answer that version or the version does not hold the key)."""
-    if plan.src_version is None:
-        return plan
-    resource = f"/{plan.src_bucket}/{plan.src_path}"
-    src = versions.holding(backend, plan.src_version, plan.src_path, resource=resource)
-    return replace(plan, src=src)
 
 
 READ_ATTEMPTS = 3

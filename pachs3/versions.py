@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import closing
+from dataclasses import replace
+from typing import TypeVar
 
 from pachs3.backends.base import Backend, CommitInfo, NotFound
 from pachs3.backends.history import FileChange, history_of
@@ -18,7 +20,7 @@ from pachs3.core import errors
 from pachs3.core.body import IncomingBody
 from pachs3.core.listing.versions import VersionPage
 from pachs3.core.outcomes import Answered, VersionsListed
-from pachs3.core.plans import ListVersions, SetVersioning
+from pachs3.core.plans import CopyFile, CopyPart, ListVersions, SetVersioning
 from pachs3.core.refs import CommitRef
 from pachs3.core.versions import VersionPin, check_version_id, is_commit_id, versioning_change
 
@@ -137,3 +139,16 @@ def check_deletable(backend: Backend, ref: CommitRef, path: str, version: str) -
             "commit is immutable; only the key's current version can be (as a new commit).",
             resource=f"/{path}",
         )
+
+
+SourcedT = TypeVar("SourcedT", CopyFile, CopyPart)
+
+
+def pin_source(plan: SourcedT, backend: Backend) -> SourcedT:
+    """A copy from ``?versionId=``: its source, as of that commit (NoSuchVersion when the
+    bucket does not answer that version or the version does not hold the key)."""
+    if plan.src_version is None:
+        return plan
+    resource = f"/{plan.src_bucket}/{plan.src_path}"
+    src = holding(backend, plan.src_version, plan.src_path, resource=resource)
+    return replace(plan, src=src)
