@@ -203,3 +203,32 @@ def test_a_read_overwritten_every_time_gives_up_with_slow_down() -> None:
 )
 def test_backend_errors_map_to_s3_errors(error: Exception, expected: type[errors.S3Error]) -> None:
     assert isinstance(s3_error_for(error), expected)  # type: ignore[arg-type]
+
+
+class KeyPickyMemory(MemoryBackend):
+    """The memory backend with a KeyPolicy (as the Pachyderm backend has one): no ``~``."""
+
+    def key_problem(self, path: str) -> str | None:
+        return "PFS cannot store '~' here" if "~" in path else None
+
+
+def test_the_key_policy_is_decided_once_and_refuses_before_the_body() -> None:
+    """``Store.of`` decides whether the backend has a KeyPolicy, once (issue 14, move 7); a
+    write of a key it cannot store is refused before one byte of its body is read."""
+    Store.of(MemoryBackend()).check_key("a~b")  # no policy: every key is storable
+    backend = KeyPickyMemory()
+    backend.create_repo("pipeline")
+    out = backend.start_commit("pipeline", "master", empty=True)
+    store = Store.of(backend)
+    store.check_key("plain")
+    read: list[bytes] = []
+
+    def body() -> Iterator[bytes]:
+        read.append(b"x")
+        yield b"x"
+
+    plan = plans.WriteFile(ref=out.ref, bucket="out", path="a~b", body=SPEC(content_length=1))
+    with pytest.raises(errors.InvalidArgument, match="cannot store"):
+        execute(plan, store, IncomingBody(body()))
+    assert read == []
+    assert list(backend.walk_files(out.ref)) == []
