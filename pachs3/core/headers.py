@@ -9,6 +9,7 @@ from pachs3.core import errors
 from pachs3.core.chunked import streaming_mode
 from pachs3.core.digests import CHECKSUM_ALGORITHMS
 from pachs3.core.http import TOKEN_PATTERN
+from pachs3.core.metadata_text import store_value
 from pachs3.core.plans import BodySpec, ReadConditions
 from pachs3.core.request import S3Request
 
@@ -112,7 +113,9 @@ def object_metadata(request: S3Request) -> dict[str, str]:
                     "User metadata names must be HTTP tokens.", resource=request.resource
                 )
             _check_header_value(value, request)
-            metadata[name] = value
+            stored = store_value(value)
+            _check_header_value(stored, request)  # what an encoded word hid must pass too
+            metadata[name] = stored
             user_bytes += len(name) - len(USER_METADATA_PREFIX) + _wire_length(value)
     if user_bytes > MAX_USER_METADATA_BYTES:
         raise errors.MetadataTooLarge(resource=request.resource)

@@ -17,10 +17,12 @@ from pachs3.core.headers import (
     CHECKSUM_HEADER_PREFIX,
     DEFAULT_CONTENT_TYPE,
     INTERNAL_METADATA_PREFIX,
+    USER_METADATA_PREFIX,
 )
 from pachs3.core.http import BytesStream, EmptyStream, S3Response
 from pachs3.core.listing.document import list_objects
 from pachs3.core.listing.versions import list_versions_document
+from pachs3.core.metadata_text import mail_safe
 from pachs3.core.outcomes import (
     Answered,
     BranchCreated,
@@ -120,6 +122,10 @@ def object_headers(info: FileInfo, *, checksum_mode: bool) -> Headers:
             # botocore skips validating a value with a "-" (httpchecksum.handle_checksum_body).
             if checksum_mode:
                 headers.append((name, value))
+            continue
+        if name.startswith(USER_METADATA_PREFIX):
+            # RFC 2047 for non-ASCII, as S3 answers (core/metadata_text.py)
+            headers.append((name, mail_safe(value)))
             continue
         headers.append((name, value))
     if checksum_mode and any(n.startswith(CHECKSUM_HEADER_PREFIX) for n, _ in headers):
