@@ -67,6 +67,7 @@ InvalidDigest = _error("InvalidDigest", 400, "The Content-MD5 you specified is n
 InvalidPart = _error("InvalidPart", 400, "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.")
 InvalidPartOrder = _error("InvalidPartOrder", 400, "The list of parts was not in ascending order. Parts must be ordered by part number.")
 InvalidRequest = _error("InvalidRequest", 400, "Invalid Request")
+BadRequest = _error("BadRequest", 400, "An error occurred when parsing the HTTP request.")
 KeyTooLongError = _error("KeyTooLongError", 400, "Your key is too long")
 IllegalVersioningConfigurationException = _error("IllegalVersioningConfigurationException", 400, "The Versioning element must be specified")
 MalformedXML = _error("MalformedXML", 400, "The XML you provided was not well-formed or did not validate against our published schema")

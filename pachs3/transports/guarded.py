@@ -86,11 +86,20 @@ class _HeadGuard:
             self.transport.close()
 
     def _refuse(self) -> None:
+        self._answer_unparsed(errors.RequestHeaderSectionTooLarge())
+
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn's answer to a head its parser refuses (an empty or negative Content-Length,
+        # a broken request line): plain text, which S3 clients cannot read. S3 answers such a
+        # request with an error document, so this one does too.
+        self._answer_unparsed(errors.BadRequest())
+
+    def _answer_unparsed(self, error: errors.S3Error) -> None:
         self._disarm()
         # Rendered by the one renderer of error documents, then written by hand: no request was
         # parsed, so nothing above this protocol will answer it.
         response = error_response(
-            errors.RequestHeaderSectionTooLarge(),
+            error,
             resource="",
             request_id=secrets.token_hex(8).upper(),
             head_only=False,
