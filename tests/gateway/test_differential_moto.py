@@ -37,6 +37,10 @@ FILES: dict[str, bytes] = {
 }
 
 VOLATILE = {"ResponseMetadata", "LastModified", "Owner", "RequestCharged", "ChecksumType"}
+# Every pachs3 bucket is versioned (a version is the commit that holds the object), so moto's
+# buckets get versioning enabled too, and a version id is compared by presence: the ids are
+# commit ids on one side and moto's own on the other.
+VERSION_IDS = {"VersionId", "CopySourceVersionId"}
 
 
 def _free_port() -> int:
@@ -75,6 +79,7 @@ def moto_s3() -> Iterator[Any]:
             config=_config(request_checksum_calculation="when_required"),
         )
         seeder.create_bucket(Bucket="labresults")
+        _enable_versioning(seeder, "labresults")
         for key, data in FILES.items():
             seeder.put_object(Bucket="labresults", Key=key, Body=data, ContentType="text/plain")
         yield client
@@ -87,6 +92,7 @@ def pair(moto_s3: Any, tmp_path: Any) -> Iterator[tuple[Any, Any]]:
     """(pachs3 client, moto client), both with ``labresults`` seeded and ``out`` empty."""
     with contextlib.suppress(ClientError):  # made by an earlier test of the module
         moto_s3.create_bucket(Bucket="out")
+        _enable_versioning(moto_s3, "out")
     _empty_moto_out(moto_s3)
     store = LocalStore(tmp_path / "store")
     store.create_repo("labresults")
@@ -96,6 +102,10 @@ def pair(moto_s3: Any, tmp_path: Any) -> Iterator[tuple[Any, Any]]:
     with SidecarGateway(store, inputs={"labresults": "labresults"}, output="pipeline") as gw:
         yield gw.client(config=_config()), moto_s3
     store.close()
+
+
+def _enable_versioning(client: Any, bucket: str) -> None:
+    client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
 
 
 def _empty_moto_out(client: Any) -> None:
@@ -108,7 +118,11 @@ def _empty_moto_out(client: Any) -> None:
 
 def normalize(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: normalize(v) for k, v in value.items() if k not in VOLATILE}
+        return {
+            k: "<version id>" if k in VERSION_IDS else normalize(v)
+            for k, v in value.items()
+            if k not in VOLATILE
+        }
     if isinstance(value, list):
         return [normalize(v) for v in value]
     if hasattr(value, "read"):
