@@ -96,8 +96,11 @@ def test_a_damaged_blob_never_reads_as_a_whole_object_on_the_one_snapshot_path(
 ) -> None:
     """LocalStore answers a GET with ``open_file`` (entry, checks and stream from one snapshot;
     the FaultyBackend wrapper above only offers the inspect-then-read path). A blob cut short
-    on disk must still abort the body: Truncated out of the stream, never a short clean end."""
+    on disk must still abort the body, never a short clean end: the body raises
+    ResponseBodyFailed (the gateway's mapped 500 answer, for a transport that has not sent the
+    status line yet) caused by the store's Truncated."""
     from pachs3.backends import Truncated
+    from pachs3.core.http import ResponseBodyFailed
 
     with LocalStore(tmp_path / "s") as store:
         seed_input(store)
@@ -119,9 +122,11 @@ def test_a_damaged_blob_never_reads_as_a_whole_object_on_the_one_snapshot_path(
                 for chunk in response.body:
                     received.append(len(chunk))
 
-            with pytest.raises(Truncated):
+            with pytest.raises(ResponseBodyFailed) as failed:
                 drain()
             response.body.close()
+            assert failed.value.response.status == 500
+            assert isinstance(failed.value.__cause__, Truncated)
             assert sum(received) < len(data)
 
 

@@ -339,8 +339,9 @@ def test_h11_refuses_a_header_section_past_its_buffer_limit(
     gw: SidecarGateway, serve: Serve
 ) -> None:
     """h11 buffers at most 16 KiB of an incomplete request head (uvicorn's
-    ``h11_max_incomplete_event_size`` default), so a client trickling a 100 KiB header gets
-    uvicorn's plain-text 400 "Invalid HTTP request received." and the connection is closed."""
+    ``h11_max_incomplete_event_size`` default), so a client trickling a 100 KiB header is refused
+    by the parser; the threaded server's protocol answers that refusal with an S3 400 BadRequest
+    error document (not uvicorn's plain text) and closes the connection."""
     server = serve(gw, http="h11")
     with RawHTTP(server.port) as client:
         try:
@@ -353,7 +354,8 @@ def test_h11_refuses_a_header_section_past_its_buffer_limit(
             pass  # refused before we finished sending: what we are checking
         response = client.read_response()
         assert response.status == 400
-        assert b"Invalid HTTP request" in response.body
+        assert b"<Code>BadRequest</Code>" in response.body
+        assert response.headers["content-type"] == "application/xml"
         assert client.closed_by_peer(5)
 
 
