@@ -25,6 +25,7 @@ from pachs3.core.multipart import (
     PART_SIZES_KEY,
     UploadRecord,
     after_upload_marker,
+    check_part_checksums,
     choose_parts,
     completed_checksum,
     encode_part_sizes,
@@ -56,7 +57,7 @@ from pachs3.core.plans import (
 )
 from pachs3.core.ranges import parse_copy_range
 from pachs3.core.refs import CommitRef, FileInfo
-from pachs3.core.xml.request_bodies import parse_complete_multipart
+from pachs3.core.xml.request_bodies import parse_completion
 
 Body = IncomingBody
 
@@ -173,7 +174,8 @@ class CompletedUploads:
 
 def compose_parts(compose: ComposeParts, uploads: Uploads, body: Body) -> PartsComposed:
     backend = uploads.backend
-    requested = parse_complete_multipart(body.document(compose.body))
+    completion = parse_completion(body.document(compose.body))
+    requested = completion.parts
     try:
         _, record = _load_upload(backend, compose.upload)
     except errors.NoSuchUpload:
@@ -183,6 +185,8 @@ def compose_parts(compose: ComposeParts, uploads: Uploads, body: Body) -> PartsC
         return repeated
     staging = compose.upload.staging
     chosen = choose_parts(requested, _staged_parts(backend, staging))
+    numbers = [number for number, _etag in requested]
+    check_part_checksums(record, numbers, chosen, completion.part_checksums)
     checksum = completed_checksum(record, compose, chosen)
     result = backend.compose_file(
         compose.dst,

@@ -15,7 +15,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pachs3.core import errors
-from pachs3.core.checksum_types import CHECKSUM_TYPE_KEY, object_checksum, upload_checksum
+from pachs3.core.checksum_types import (
+    CHECKSUM_TYPE_KEY,
+    object_checksum,
+    upload_checksum,
+)
 from pachs3.core.headers import CHECKSUM_HEADER_PREFIX, INTERNAL_METADATA_PREFIX
 from pachs3.core.plans import ComposeParts, UploadRef
 from pachs3.core.refs import CommitRef, FileInfo
@@ -218,3 +222,39 @@ def completed_checksum(
             f"The {algorithm.upper()} you specified did not match the calculated checksum."
         )
     return {header: checksum, CHECKSUM_TYPE_KEY: kind}
+
+
+def check_part_checksums(
+    record: UploadRecord,
+    numbers: Sequence[int],
+    parts: Sequence[FileInfo],
+    sent: Mapping[int, Mapping[str, str]],
+) -> None:
+    """Check the per-part ``<ChecksumX>`` of a CompleteMultipartUpload against the stored parts.
+
+    ``numbers`` and ``parts`` are the chosen parts in document order. A value that is not the
+    part's stored checksum is InvalidPart, as AWS answers; a checksum in another algorithm than
+    the upload's is InvalidRequest. A part named without a checksum is taken (AWS refuses that
+    for a COMPOSITE upload, "The complete request must include the checksum for each part";
+    pachs3 stays lenient, since the object's checksum is made from the stored part checksums
+    anyway and a part copied with UploadPartCopy has none a client could send). An upload
+    without an algorithm keeps no part checksums: there is nothing to check against, and the
+    values are ignored.
+    """
+    resolved = upload_checksum(record.checksum_algorithm, record.checksum_type)
+    if resolved is None:
+        return
+    algorithm = resolved[0]
+    header = CHECKSUM_HEADER_PREFIX + algorithm
+    for number, part in zip(numbers, parts, strict=True):
+        given = sent.get(number, {})
+        for name in given:
+            if name != algorithm:
+                raise errors.InvalidRequest(
+                    f"Checksum Type mismatch occurred, expected checksum Type: {algorithm}, "
+                    f"actual checksum Type: {name}"
+                )
+        stored = part.metadata.get(header)
+        value = given.get(algorithm)
+        if stored is not None and value is not None and value != stored:
+            raise errors.InvalidPart()

@@ -12,6 +12,7 @@ from pachs3.core.multipart import (
     MIN_PART_SIZE,
     UploadRecord,
     after_upload_marker,
+    check_part_checksums,
     choose_parts,
     is_same_completion,
     multipart_etag,
@@ -119,3 +120,41 @@ def test_a_completion_repeats_only_with_the_same_upload_and_parts() -> None:
         staging=staging, bucket="out", key="k", dst=CommitRef(repo="out", id="c2")
     )
     assert not is_same_completion(upload, parts, other_job, parts)
+
+
+def _crc32_upload(checksum_type: str | None = None) -> UploadRecord:
+    return UploadRecord(
+        bucket="out", key="k", dst_repo="r", dst_commit="c1", metadata={},
+        checksum_algorithm="crc32", checksum_type=checksum_type,
+    )  # fmt: skip
+
+
+def _with_checksum(info: FileInfo, value: str) -> FileInfo:
+    return FileInfo(
+        path=info.path, size=info.size, etag=info.etag, modified=info.modified,
+        commit=info.commit, metadata={"x-amz-checksum-crc32": value},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("checksum_type", [None, "COMPOSITE", "FULL_OBJECT"])
+def test_part_checksums_of_a_completion_must_be_the_stored_ones(checksum_type: str | None) -> None:
+    record = _crc32_upload(checksum_type)
+    parts = [_with_checksum(part(1, b"a"), "AAAAAQ=="), _with_checksum(part(2, b"b"), "AAAAAg==")]
+    check_part_checksums(
+        record, [1, 2], parts, {1: {"crc32": "AAAAAQ=="}, 2: {"crc32": "AAAAAg=="}}
+    )
+    check_part_checksums(record, [1, 2], parts, {2: {"crc32": "AAAAAg=="}})  # one left out: taken
+    with pytest.raises(errors.InvalidPart):
+        check_part_checksums(record, [1, 2], parts, {2: {"crc32": "AAAAAQ=="}})
+    with pytest.raises(errors.InvalidRequest, match="expected checksum Type: crc32"):
+        check_part_checksums(record, [1, 2], parts, {1: {"sha256": "AAAAAQ=="}})
+
+
+def test_part_checksums_are_ignored_where_there_is_nothing_to_check() -> None:
+    plain = UploadRecord(
+        bucket="out", key="k", dst_repo="r", dst_commit="c1", metadata={},
+        checksum_algorithm=None,
+    )  # fmt: skip
+    check_part_checksums(plain, [1], [part(1, b"a")], {1: {"crc32": "wrong"}})
+    # a part copied with UploadPartCopy keeps no checksum
+    check_part_checksums(_crc32_upload(), [1], [part(1, b"a")], {1: {"crc32": "wrong"}})

@@ -24,6 +24,7 @@ from pachs3.core.xml.request_bodies import (
     MAX_DELETE_KEYS,
     DeleteRequest,
     parse_complete_multipart,
+    parse_completion,
     parse_delete_objects,
 )
 
@@ -274,6 +275,18 @@ COMPLETE_SAMPLES = [
 @pytest.mark.parametrize(("data", "expected"), COMPLETE_SAMPLES)
 def test_parse_complete_multipart(data: bytes, expected: tuple[tuple[int, str], ...]) -> None:
     assert parse_complete_multipart(data) == expected
+
+
+def test_a_completion_keeps_each_parts_checksums() -> None:
+    data = (
+        b'<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"e1"</ETag>'
+        b"<ChecksumCRC32> AAAAAQ== </ChecksumCRC32><ChecksumSHA256>x</ChecksumSHA256></Part>"
+        b"<Part><PartNumber>2</PartNumber><ETag>e2</ETag><Size>9</Size></Part>"
+        b"</CompleteMultipartUpload>"
+    )
+    completion = parse_completion(data)
+    assert completion.parts == ((1, "e1"), (2, "e2"))
+    assert completion.part_checksums == {1: {"crc32": "AAAAAQ==", "sha256": "x"}}
 
 
 def _complete(*parts: tuple[str, str]) -> bytes:

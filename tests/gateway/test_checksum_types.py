@@ -242,3 +242,34 @@ def test_the_memory_backend_keeps_checksum_types() -> None:
         assert head["ChecksumCRC32C"] == composite("crc32c", BODIES)
         answers = upload(s3, "full", "crc32", "FULL_OBJECT")
         assert answers["done"]["ChecksumCRC32"] == checksum_b64("crc32", b"".join(BODIES))
+
+
+def test_a_completion_naming_a_wrong_part_checksum_is_invalid_part(s3: Any) -> None:
+    """AWS checks each ``<ChecksumX>`` of CompleteMultipartUpload against the part's; a
+    mismatch is 400 InvalidPart, nothing appears, and the upload can still be completed."""
+    upload_id = s3.create_multipart_upload(Bucket="out", Key="k", ChecksumAlgorithm="CRC32")[
+        "UploadId"
+    ]
+    answer = s3.upload_part(
+        Bucket="out", Key="k", UploadId=upload_id, PartNumber=1, Body=b"abc",
+        ChecksumAlgorithm="CRC32",
+    )  # fmt: skip
+    part = {"PartNumber": 1, "ETag": answer["ETag"]}
+    wrong = {**part, "ChecksumCRC32": checksum_b64("crc32", b"abd")}
+    with pytest.raises(ClientError) as caught:
+        s3.complete_multipart_upload(
+            Bucket="out", Key="k", UploadId=upload_id, MultipartUpload={"Parts": [wrong]}
+        )
+    assert caught.value.response["Error"]["Code"] == "InvalidPart"
+    assert "Contents" not in s3.list_objects_v2(Bucket="out")
+    other = {**part, "ChecksumSHA256": checksum_b64("sha256", b"abc")}
+    with pytest.raises(ClientError) as caught:
+        s3.complete_multipart_upload(
+            Bucket="out", Key="k", UploadId=upload_id, MultipartUpload={"Parts": [other]}
+        )
+    assert caught.value.response["Error"]["Code"] == "InvalidRequest"
+    right = {**part, "ChecksumCRC32": answer["ChecksumCRC32"]}
+    s3.complete_multipart_upload(
+        Bucket="out", Key="k", UploadId=upload_id, MultipartUpload={"Parts": [right]}
+    )
+    assert s3.get_object(Bucket="out", Key="k")["Body"].read() == b"abc"

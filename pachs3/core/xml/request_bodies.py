@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from pachs3.core.dates import parse_http_date
+from pachs3.core.digests import CHECKSUM_ALGORITHMS
 from pachs3.core.errors import InvalidArgument, InvalidPartOrder, MalformedXML
 from pachs3.core.expectations import Matching
 from pachs3.core.xml.parser import child_elements, parse_root, single_text
@@ -19,8 +20,10 @@ __all__ = [
     "MAX_COMPLETE_MULTIPART_BYTES",
     "MAX_DELETE_KEYS",
     "MAX_DELETE_OBJECTS_BYTES",
+    "CompletionRequest",
     "DeleteRequest",
     "parse_complete_multipart",
+    "parse_completion",
     "parse_delete_objects",
 ]
 
@@ -108,14 +111,37 @@ def _unquote_etag(text: str) -> str:
     return etag
 
 
+# The per-part checksum elements of a CompleteMultipartUpload (``<ChecksumCRC32>``, ...), by
+# the algorithm name the rest of the core uses.
+_PART_CHECKSUM_ELEMENTS: Final = {f"Checksum{name.upper()}": name for name in CHECKSUM_ALGORITHMS}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompletionRequest:
+    """A parsed CompleteMultipartUpload document."""
+
+    parts: tuple[tuple[int, str], ...]
+    """``(part_number, etag)`` in document order, ETags unquoted."""
+    part_checksums: Mapping[int, Mapping[str, str]] = field(default_factory=dict)
+    """The ``<ChecksumX>`` values a part carries, by part number, then algorithm (``crc32``)."""
+
+
 def parse_complete_multipart(
     data: bytes, *, limit: int = MAX_COMPLETE_MULTIPART_BYTES
 ) -> tuple[tuple[int, str], ...]:
-    """Parse ``<CompleteMultipartUpload>`` into ``(part_number, etag)`` pairs, ETags unquoted.
+    """The ``(part_number, etag)`` pairs of ``parse_completion``."""
+    return parse_completion(data, limit=limit).parts
+
+
+def parse_completion(
+    data: bytes, *, limit: int = MAX_COMPLETE_MULTIPART_BYTES
+) -> CompletionRequest:
+    """Parse ``<CompleteMultipartUpload>``: its parts, ETags unquoted, and their checksums.
 
     ETags arrive quoted (boto3, pyarrow, minio-py), bare (s3cmd) or as ``&#34;`` entities
-    (rclone); ``<ChecksumCRC32>`` and other per-part children (boto3 when UploadPart echoed a
-    checksum) are tolerated and ignored. No parts, or a part without a number or ETag, is
+    (rclone); ``<ChecksumCRC32>`` and the other per-part checksums (boto3 and the AWS SDKs send
+    the ones UploadPart answered) are kept for the completion to check against the stored
+    parts; other children are ignored. No parts, or a part without a number or ETag, is
     ``MalformedXML``; a number outside 1..10000 is ``InvalidArgument``; numbers not strictly
     ascending are ``InvalidPartOrder`` (AWS, CompleteMultipartUpload API).
     """
@@ -124,6 +150,7 @@ def parse_complete_multipart(
     if not entries:
         raise MalformedXML()
     parts: list[tuple[int, str]] = []
+    checksums: dict[int, dict[str, str]] = {}
     for entry in entries:
         fields = child_elements(entry)
         if "PartNumber" not in fields or "ETag" not in fields:
@@ -139,4 +166,11 @@ def parse_complete_multipart(
         if parts and number <= parts[-1][0]:
             raise InvalidPartOrder()
         parts.append((number, _unquote_etag(single_text(fields["ETag"]))))
-    return tuple(parts)
+        sent = {
+            name: single_text(fields[element]).strip()
+            for element, name in _PART_CHECKSUM_ELEMENTS.items()
+            if element in fields
+        }
+        if sent:
+            checksums[number] = sent
+    return CompletionRequest(parts=tuple(parts), part_checksums=checksums)
