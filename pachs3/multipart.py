@@ -10,9 +10,10 @@ fetches and acts.
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from pachs3.backends.base import Backend, CommitInfo, KeyCheck, NotFound
 from pachs3.core import errors
 from pachs3.core.body import IncomingBody
 from pachs3.core.conditions import check_source_conditions
+from pachs3.core.digests import new_checksum
 from pachs3.core.headers import CHECKSUM_HEADER_PREFIX
 from pachs3.core.multipart import (
     PART_SIZES_KEY,
@@ -128,16 +130,37 @@ def write_part(part: WritePart, backend: Backend, body: Body) -> PartWritten:
 
 
 def copy_part(part: CopyPart, backend: Backend, body: Body) -> PartCopied:
-    _load_upload(backend, part.upload)
+    _, record = _load_upload(backend, part.upload)
     source = backend.inspect_file(part.src, part.src_path)
     check_source_conditions(part.source_conditions, source)
     offset, length = parse_copy_range(part.range_header, source.size)
     stream = backend.read_file(
         part.src, part.src_path, offset=offset, length=length, etag=source.etag
     )
+    staging, path = part.upload.staging, part_path(part.part_number)
+    algorithm = record.checksum_algorithm
+    if not algorithm:
+        with closing(stream):
+            info = backend.put_file(staging, path, stream)
+        return PartCopied(etag=info.etag, modified=info.modified)
+    # An upload with a checksum algorithm needs every part's checksum for the object's (AWS
+    # computes it for a copied part too and answers it in CopyPartResult), so the copied bytes
+    # are hashed on their way through, and the value is attached as write_part attaches a
+    # computed one.
+    checksum = new_checksum(algorithm)
     with closing(stream):
-        info = backend.put_file(part.upload.staging, part_path(part.part_number), stream)
-    return PartCopied(etag=info.etag, modified=info.modified)
+        info = backend.put_file(staging, path, _hashed(stream, checksum.update))
+    value = base64.b64encode(checksum.digest()).decode("ascii")
+    backend.copy_file(
+        staging, path, staging, path, metadata={CHECKSUM_HEADER_PREFIX + algorithm: value}
+    )
+    return PartCopied(etag=info.etag, modified=info.modified, checksums={algorithm: value})
+
+
+def _hashed(chunks: Iterable[bytes], update: Callable[[bytes], object]) -> Iterator[bytes]:
+    for chunk in chunks:
+        update(chunk)
+        yield chunk
 
 
 class CompletedUploads:

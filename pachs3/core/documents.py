@@ -76,11 +76,16 @@ def empty_tagging() -> bytes:
     return render_document("Tagging", {"TagSet": {}})
 
 
-def copy_result(etag: str, modified: datetime, *, part: bool = False) -> bytes:
+def copy_result(
+    etag: str, modified: datetime, *, part: bool = False, checksums: Mapping[str, str] | None = None
+) -> bytes:
+    """CopyObjectResult, or CopyPartResult with ``part``; ``checksums`` (algorithm name to
+    value) follow the ETag as ``Checksum<NAME>``, as AWS lists them."""
     root = "CopyPartResult" if part else "CopyObjectResult"
-    return render_document(
-        root, {"LastModified": format_iso8601(modified), "ETag": quote_etag(etag)}
-    )
+    fields: dict[str, str] = {"LastModified": format_iso8601(modified), "ETag": quote_etag(etag)}
+    for name, value in (checksums or {}).items():
+        fields[f"Checksum{name.upper()}"] = value
+    return render_document(root, fields)
 
 
 def initiate_upload(bucket: str, key: str, upload_id: str) -> bytes:

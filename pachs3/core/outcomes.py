@@ -99,6 +99,7 @@ class PartWritten:
 class PartCopied:
     etag: str
     modified: datetime
+    checksums: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

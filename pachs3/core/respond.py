@@ -236,7 +236,9 @@ def part_written(part: WritePart, done: PartWritten) -> S3Response:
 
 
 def part_copied(part: CopyPart, done: PartCopied) -> S3Response:
-    return _xml(documents.copy_result(done.etag, done.modified, part=True))
+    return _xml(
+        documents.copy_result(done.etag, done.modified, part=True, checksums=done.checksums)
+    )
 
 
 def parts_composed(compose: ComposeParts, done: PartsComposed) -> S3Response:

@@ -273,3 +273,35 @@ def test_a_completion_naming_a_wrong_part_checksum_is_invalid_part(s3: Any) -> N
         Bucket="out", Key="k", UploadId=upload_id, MultipartUpload={"Parts": [right]}
     )
     assert s3.get_object(Bucket="out", Key="k")["Body"].read() == b"abc"
+
+
+def test_a_part_copied_into_a_checksum_upload_gets_its_checksum(s3: Any) -> None:
+    """UploadPartCopy into an upload with an algorithm: CopyPartResult carries the copied
+    range's checksum (AWS computes it), and the object's composite includes that part."""
+    first, second = b"a" * PART, b"copied bytes"
+    s3.put_object(Bucket="out", Key="source", Body=b"xx" + second + b"yy")
+    upload_id = s3.create_multipart_upload(Bucket="out", Key="k", ChecksumAlgorithm="CRC32")[
+        "UploadId"
+    ]
+    written = s3.upload_part(
+        Bucket="out", Key="k", UploadId=upload_id, PartNumber=1, Body=first,
+        ChecksumAlgorithm="CRC32",
+    )  # fmt: skip
+    copied = s3.upload_part_copy(
+        Bucket="out", Key="k", UploadId=upload_id, PartNumber=2,
+        CopySource={"Bucket": "out", "Key": "source"},
+        CopySourceRange=f"bytes=2-{len(second) + 1}",
+    )["CopyPartResult"]  # fmt: skip
+    assert copied["ChecksumCRC32"] == checksum_b64("crc32", second)
+    parts = [
+        {"PartNumber": 1, "ETag": written["ETag"], "ChecksumCRC32": written["ChecksumCRC32"]},
+        {"PartNumber": 2, "ETag": copied["ETag"], "ChecksumCRC32": copied["ChecksumCRC32"]},
+    ]
+    s3.complete_multipart_upload(
+        Bucket="out", Key="k", UploadId=upload_id, MultipartUpload={"Parts": parts}
+    )
+    head = s3.head_object(Bucket="out", Key="k", ChecksumMode="ENABLED")
+    assert (head["ChecksumCRC32"], head["ChecksumType"]) == (
+        composite("crc32", [first, second]),
+        "COMPOSITE",
+    )
