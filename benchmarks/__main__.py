@@ -32,6 +32,7 @@ WORKLOADS = (
     "flat",
     "job",
     "global_commits",
+    "version_listing",
 )
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -75,6 +75,7 @@ def test_every_workload_ran_without_error(run: tuple[dict[str, Any], Path]) -> N
         "flat",
         "job",
         "global_commits",
+        "version_listing",
     }
     for name, data in results["workloads"].items():
         assert "error" not in data, (name, data.get("error"))
@@ -218,3 +219,20 @@ def test_global_commits_counts_fewer_commits_when_batched(
     several = [row for row in modes["batch-100ms"] if row["writers"] > 1]
     assert several
     assert all(row["commits"] < row["objects"] for row in several)
+
+
+def test_version_listing_counts_what_a_page_reads_at_each_depth(
+    run: tuple[dict[str, Any], Path],
+) -> None:
+    rows = run[0]["workloads"]["version_listing"]["rows"]
+    assert rows
+    for row in rows:
+        first = row["first_page_reads"]
+        # one list_commits for the line, then one walk per commit of it (history.py over the
+        # base protocol: no history index yet), each a few seeks in LocalStore's path index
+        assert first["list_commits"] == 1
+        assert first["walk_files"] == row["depth"]
+        assert first["range_scans"] >= first["walk_files"]
+        assert row["resumed_page_reads"]["lines"] > 0
+        assert row["first_page_s"] > 0
+        assert row["every_version_pages"] >= 1
