@@ -408,6 +408,30 @@ def test_deleting_the_branch_under_a_running_listing(s3: Any, store: Backend) ->
     assert error_code(exc) == "NoSuchBucket"
 
 
+def test_deleting_the_branch_under_a_running_version_listing(s3: Any, store: Backend) -> None:
+    """ListObjectVersions resumed with both markers after the branch went: NoSuchBucket, and
+    nothing else of the repo changes (its commits stay with the repo's other branch)."""
+    s3.create_bucket(Bucket="images")
+    s3.create_bucket(Bucket="keep.images")
+    for i in range(3):
+        s3.put_object(Bucket="images", Key="k", Body=str(i).encode())
+    first = s3.list_object_versions(Bucket="images", MaxKeys=2)
+    assert first["IsTruncated"]
+    commits = [c.id for c in store.list_commits("images")]
+    assert isinstance(store, BranchRemover)
+    store.delete_branch("images", "master")
+    with pytest.raises(ClientError) as exc:
+        s3.list_object_versions(
+            Bucket="images",
+            MaxKeys=2,
+            KeyMarker=first["NextKeyMarker"],
+            VersionIdMarker=first["NextVersionIdMarker"],
+        )
+    assert error_code(exc) == "NoSuchBucket"
+    assert [c.id for c in store.list_commits("images")] == commits
+    assert [b.name for b in store.list_branches("images")] == ["keep"]
+
+
 def test_a_branch_without_a_commit_is_an_empty_bucket_until_its_first_write(
     s3: Any, store: Backend
 ) -> None:
