@@ -47,7 +47,8 @@ Known differences from pachd (none of which the backend relies on):
 - the hash is SHA-256 of the content (pachd: BLAKE2b over chunk hashes, which may differ
   between an open and a finished commit);
 - reads ignore ``File.datum``; InspectFile of a path with several entries answers one of them;
-- no auth, no projects besides ``default``, no transactions, no PPS; no propagation (pachd
+- no auth, no projects besides ``default``, no PPS; of the transaction API only
+  ``BatchTransaction`` of CreateBranch requests (``TransactionDouble``); no propagation (pachd
   makes a new commit on a branch whose provenance's head moves) and no subvenance;
 - no growth of read cost with the number of diffs beyond replaying them; no compaction;
 - DropCommitSet drops the named commit only (pachd: the whole commit set across repos).
@@ -55,12 +56,15 @@ Known differences from pachd (none of which the backend relies on):
 Fault injection for tests: ``faults.truncate_after`` (GetFile ends early, cleanly),
 ``faults.abort_after`` (GetFile fails mid-stream), ``faults.delay`` (every unary call sleeps),
 ``faults.finish_delay`` (seconds between finishing and finished), ``faults.deny_create_repo``,
-``faults.rehash_finished``. ``calls`` counts RPCs by method.
+``faults.rehash_finished``, ``faults.before`` (a callable run once before the next call of
+an RPC). ``calls`` counts RPCs by method.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
+import uuid
 from collections.abc import Iterator
 from concurrent import futures
 from datetime import timedelta
@@ -85,6 +89,7 @@ from pfs_double_core import (
 from pfs_double_files import FileRPCs
 from pfs_model import Commit, File, Repo, finish_error
 from python_pachyderm.proto.v2.pfs import pfs_pb2, pfs_pb2_grpc
+from python_pachyderm.proto.v2.transaction import transaction_pb2, transaction_pb2_grpc
 
 __all__ = ["Faults", "File", "PFSDouble", "PFSServer"]
 
@@ -280,6 +285,11 @@ class PFSDouble(FileRPCs, pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
 
     def CreateBranch(self, request: Any, context: Any) -> Any:
         self._count("CreateBranch")
+        self.create_branch(request)
+        return empty_pb2.Empty()
+
+    def create_branch(self, request: Any) -> None:
+        """CreateBranch's work, also run by ``TransactionDouble``."""
         with self.lock:
             repo = self._repo(request.branch.repo)
             name = request.branch.name
@@ -313,7 +323,6 @@ class PFSDouble(FileRPCs, pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
                     (source, branch, self.repos[(repo.project, source)].branches[branch])
                     for source, branch in provenance
                 ]
-        return empty_pb2.Empty()
 
     def _provenance(self, repo: Repo, request: Any) -> list[tuple[str, str]]:
         """The request's provenance branches; missing ones are made with an empty head
@@ -368,6 +377,33 @@ class PFSDouble(FileRPCs, pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
         return empty_pb2.Empty()
 
 
+class TransactionDouble(transaction_pb2_grpc.APIServicer):  # type: ignore[misc]
+    """pachd's ``transaction_v2.API``, ``BatchTransaction`` only, for CreateBranch requests: run
+    in order under the double's lock, all or nothing (pachd runs them in one SQL transaction,
+    transaction/server/driver.go ``batchTransaction``). Other requests are refused."""
+
+    def __init__(self, pfs: PFSDouble) -> None:
+        self.pfs = pfs
+
+    def BatchTransaction(self, request: Any, context: Any) -> Any:
+        self.pfs._count("BatchTransaction")
+        with self.pfs.lock:
+            saved = copy.deepcopy(self.pfs.repos)
+            try:
+                for item in request.requests:
+                    if not item.HasField("create_branch"):
+                        raise unknown("the double runs only CreateBranch in a transaction")
+                    self.pfs.create_branch(item.create_branch)
+            except Abort:
+                self.pfs.repos = saved
+                raise
+        return transaction_pb2.TransactionInfo(
+            transaction=transaction_pb2.Transaction(id=uuid.uuid4().hex),
+            requests=request.requests,
+            responses=[transaction_pb2.TransactionResponse() for _ in request.requests],
+        )
+
+
 class _AbortInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     """Turn ``Abort`` raised by a handler into the gRPC status it names; note each call's
     metadata (``PFSDouble.metadata``)."""
@@ -420,6 +456,7 @@ class PFSServer:
             interceptors=[_AbortInterceptor(self.service)],
         )
         pfs_pb2_grpc.add_APIServicer_to_server(self.service, self.server)
+        transaction_pb2_grpc.add_APIServicer_to_server(TransactionDouble(self.service), self.server)
         if unix_socket is not None:
             self.server.add_insecure_port(f"unix://{unix_socket}")
             self.port = 0

@@ -9,7 +9,8 @@ import re
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,6 +75,9 @@ class Faults:
     rehash_finished: bool = False
     """Finished commits report other file hashes than open ones (what pachd may do when it
     re-chunks files in an open commit, fileset/merge.go)."""
+    before: dict[str, Callable[[], None]] = field(default_factory=dict)
+    """RPC name -> something to do once, just before the next such call is served (e.g. move a
+    branch between a client's read of it and its next call)."""
 
 
 def now() -> datetime:
@@ -117,6 +121,9 @@ class DoubleCore:
     def _count(self, name: str) -> None:
         with self.lock:
             self.calls[name] = self.calls.get(name, 0) + 1
+            hook = self.faults.before.pop(name, None)
+        if hook is not None:
+            hook()
         if self.faults.delay:
             time.sleep(self.faults.delay)
 

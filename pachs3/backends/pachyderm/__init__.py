@@ -12,8 +12,13 @@ How the backend contract maps onto PFS (details in ``docs/pachyderm.md``):
 - Commits: each commit is started on a hidden branch of its own (``pachs3_commit_<nonce>``)
   with its parent given explicitly, and the target branch is moved to it when it is finished
   without an error. An empty commit with a parent is emptied with ``DeleteFile("/")``, never
-  ``ClearCommit`` (which drops only the commit's own writes). Provenance is noted in the commit
-  description (PFS 2.x derives provenance from branches; it cannot be set per commit).
+  ``ClearCommit`` (which drops only the commit's own writes).
+- Provenance: PFS 2.x gives a commit the provenance of its branch when it makes it; no RPC
+  sets it per commit. When every input is its branch's head, the commit is opened through a
+  hidden branch given the inputs' branches as provenance and then none, in one pachd
+  transaction, so it has real PFS ``direct_provenance``; otherwise (an input pinned below its
+  branch's head, the transaction refused, an input that moved meanwhile) the provenance is only
+  noted in the commit description. The note says which route was taken (``provenance``).
 - A branch's head, as this backend reports it, is its newest finished commit without an error;
   the empty commit PFS 2.x creates for a new branch counts as no head.
 - Keys: ``/`` + the key, refused (``NotSupported``) when pachd refuses the name, when PFS would
@@ -25,8 +30,8 @@ How the backend contract maps onto PFS (details in ``docs/pachyderm.md``):
   Pachyderm: ``adopt`` it; it is never cleared, and finishing it is left to the worker.
 
 Modules, one job each: ``connection`` (where pachd is, credentials), ``rpc`` (channel, calls,
-error translation), ``repos`` (repos, branches, heads), ``commits`` (commits, adoption,
-finishing), ``reads`` (reads and listing), ``writes`` (writes and records), ``known`` (what
+error translation), ``repos`` (repos, branches, heads), ``provenance`` (the hidden-branch
+route), ``commits`` (commits, adoption, finishing), ``reads`` (reads and listing), ``writes`` (writes and records), ``known`` (what
 was written to owned commits), ``paths`` (key rules), ``records`` (record and note formats),
 ``backend`` (the whole, and its construction from the environment).
 """

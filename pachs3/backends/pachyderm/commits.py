@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,14 +21,15 @@ from ..base import (
 )
 from .known import CommitFiles
 from .paths import HIDDEN_BRANCH_PREFIX, meta_path, pfs_path
-from .records import decode_note, encode_note
-from .repos import RepoLayer, _placeholder
+from .provenance import ROUTE_NOTE, ROUTE_PFS, Input, ProvenanceLayer
+from .records import CommitNote, encode_note
+from .repos import _placeholder
 from .rpc import _FINISHED, _USER_REPO, _time, _translate, log
 
 _MAX_HEAD_WALK = 1000
 
 
-class CommitLayer(RepoLayer):
+class CommitLayer(ProvenanceLayer):
     """Repos, branches, commits; and what was written to the commits this backend owns."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -53,7 +53,7 @@ class CommitLayer(RepoLayer):
             self._owned.pop((self._project(project), repo, commit_id), None)
 
     def _commit_info(self, raw: Any) -> CommitInfo:
-        note = decode_note(raw.description)
+        note = self._note_of(raw)
         repo = raw.commit.repo.name or raw.commit.branch.repo.name
         project = raw.commit.repo.project.name or raw.commit.branch.repo.project.name
         pfs_branch = raw.commit.branch.name
@@ -108,11 +108,13 @@ class CommitLayer(RepoLayer):
             return self._start_adopted(self._adopt, empty=empty)
         self.inspect_repo(repo)
         sources: list[tuple[str, str, str]] = []
+        inputs: list[Input] = []
         for ref in provenance:
             exact = (self._project(ref.project), ref.repo, self._resolve(ref))
-            self._raw_commit(ref.repo, exact[2], ref.project)  # it must exist
+            raw = self._raw_commit(ref.repo, exact[2], ref.project)  # it must exist
             if exact not in sources:
                 sources.append(exact)
+                inputs.append(Input(ref=ref, source=exact, raw=raw))
         if parent is not None:
             parent_id: str | None = self._resolve(CommitRef(repo=repo, id=parent))
             parent_raw = self._raw_commit(repo, parent_id or "")
@@ -133,22 +135,49 @@ class CommitLayer(RepoLayer):
                 parent_id = None
         else:
             parent_id = None
-        hidden = f"{HIDDEN_BRANCH_PREFIX}{uuid.uuid4().hex}"
-        request = pfs_pb2.StartCommitRequest(
-            branch=self._branch(repo, hidden),
-            description=encode_note(description, branch, sources),
-        )
-        if parent_id is not None:
-            request.parent.CopyFrom(self._commit(repo, parent_id))
-        started = self._call("StartCommit", request, what="repo", name=repo)
-        ref = CommitRef(repo=repo, id=started.id)
+        commit_id: str | None = None
+        if sources:
+            commit_id, why = self._open_with_provenance(
+                repo, self._new_hidden_branch(), parent_id, inputs
+            )
+            pinned = ", ".join(f"{r}@{c}" for _, r, c in sources)
+            if commit_id is None:
+                log.info(
+                    "%s: provenance [%s] kept in the description note only: %s", repo, pinned, why
+                )
+            else:
+                log.info(
+                    "%s@%s: provenance [%s] is PFS direct_provenance (hidden-branch route)",
+                    repo,
+                    commit_id,
+                    pinned,
+                )
+                note = CommitNote(
+                    description=description,
+                    branch=branch,
+                    provenance=tuple(sources),
+                    noted=True,
+                    route=ROUTE_PFS,
+                )
+                self._keep_note(repo, commit_id, note)
+        if commit_id is None:
+            request = pfs_pb2.StartCommitRequest(
+                branch=self._branch(repo, self._new_hidden_branch()),
+                description=encode_note(
+                    description, branch, sources, ROUTE_NOTE if sources else None
+                ),
+            )
+            if parent_id is not None:
+                request.parent.CopyFrom(self._commit(repo, parent_id))
+            commit_id = self._call("StartCommit", request, what="repo", name=repo).id
+        ref = CommitRef(repo=repo, id=commit_id)
         if empty and parent_id is not None:
             # ClearCommit would drop only this commit's own writes: pachd reads an open commit
             # as its parent plus its diffs. Deleting "/" is a diff that hides the parent's
             # files (what pachd's worker does for s3_out pipelines, registry.go).
-            self._modify(iter((self._set_commit(ref, started.id), self._delete("/"))))
-        self._own(ref, started.id, complete=empty or parent_id is None)
-        return self._commit_info(self._raw_commit(repo, started.id))
+            self._modify(iter((self._set_commit(ref, commit_id), self._delete("/"))))
+        self._own(ref, commit_id, complete=empty or parent_id is None)
+        return self._commit_info(self._raw_commit(repo, commit_id))
 
     def _start_adopted(self, adopt: CommitRef, *, empty: bool) -> CommitInfo:
         """The job's output commit, as the worker made it: never cleared here (ClearCommit
@@ -185,13 +214,15 @@ class CommitLayer(RepoLayer):
             return self._commit_info(raw)
         if raw.HasField("finished") or raw.HasField("finishing"):
             raise Conflict(f"commit {repo}@{commit_id} is already finished")
-        self._call(
-            "FinishCommit",
-            pfs_pb2.FinishCommitRequest(commit=raw.commit, error=error or ""),
-            what="commit",
-            name=f"{repo}@{commit_id}",
-        )
+        request = pfs_pb2.FinishCommitRequest(commit=raw.commit, error=error or "")
+        pending = self._pending_note(repo, commit_id)
+        if pending is not None:  # PFS made this commit: its description is set now
+            request.description = encode_note(
+                pending.description, pending.branch, pending.provenance, pending.route
+            )
+        self._call("FinishCommit", request, what="commit", name=f"{repo}@{commit_id}")
         self._disown(repo, commit_id)
+        self._drop_note(repo, commit_id)
         done = self._wait_finished(repo, commit_id)
         info = self._commit_info(done)
         if info.branch is not None and not done.error:
@@ -255,6 +286,7 @@ class CommitLayer(RepoLayer):
             self._discard_own_writes(ref)
             return
         self._disown(repo, commit_id)
+        self._drop_note(repo, commit_id)
         # The hidden branch goes first, so that PFS does not replace the dropped head with an
         # empty commit of its own.
         self._drop_hidden_branch(raw)

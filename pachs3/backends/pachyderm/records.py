@@ -16,8 +16,10 @@ Commit notes
     PFS 2.x commits cannot carry arbitrary provenance, and every commit is started on a branch.
     pachs3 starts each commit on a hidden branch of its own (``pachs3_commit_<nonce>``) and notes,
     at the end of the commit description, the branch the commit is *for* (None when detached)
-    and the provenance it was started with: ``\\n\\n[pachs3] {"branch": ..., "provenance": [...]}``.
-    The note is stripped from the description pachs3 reports.
+    and the provenance it was started with: ``\\n\\n[pachs3] {"branch": ..., "provenance": [...],
+    "route": ...}``, where ``route`` says whether the commit also has that provenance in PFS
+    (``"pfs"``, ``provenance.py``) or only here (``"note"``). The note is stripped from the
+    description pachs3 reports.
 """
 
 from __future__ import annotations
@@ -97,16 +99,21 @@ class CommitNote:
     """(project, repo, commit id) triples."""
     noted: bool = False
     """Whether the description carried a note (False for commits made by other means)."""
+    route: str | None = None
+    """How the provenance was recorded: "pfs" (PFS direct_provenance, the hidden-branch route)
+    or "note" (this note only); None for a commit without provenance or an older note."""
 
 
 def encode_note(
-    description: str, branch: str | None, provenance: Sequence[tuple[str, str, str]]
+    description: str,
+    branch: str | None,
+    provenance: Sequence[tuple[str, str, str]],
+    route: str | None = None,
 ) -> str:
-    payload = json.dumps(
-        {"branch": branch, "provenance": [list(p) for p in provenance]},
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    fields: dict[str, object] = {"branch": branch, "provenance": [list(p) for p in provenance]}
+    if route is not None:
+        fields["route"] = route
+    payload = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
     note = f"[pachs3] {payload}"
     return f"{description}\n\n{note}" if description else note
 
@@ -118,6 +125,7 @@ def decode_note(text: str) -> CommitNote:
     try:
         raw = json.loads(match.group(1))
         branch = raw.get("branch")
+        route = raw.get("route")
         provenance = tuple(
             (str(project), str(repo), str(commit)) for project, repo, commit in raw["provenance"]
         )
@@ -128,4 +136,5 @@ def decode_note(text: str) -> CommitNote:
         branch=None if branch is None else str(branch),
         provenance=provenance,
         noted=True,
+        route=None if route is None else str(route),
     )

@@ -168,7 +168,7 @@ cd "$ROOT"
 GO_MODULE_DIR="$(cd "$HERE/pachd" && go list -m -f '{{.Dir}}' github.com/pachyderm/pachyderm/v2)"
 wire_check() {
     protoc -I "$GO_MODULE_DIR/src" -I "$(cd "$HERE/pachd" && go list -m -f '{{.Dir}}' github.com/gogo/protobuf)" \
-        --include_imports --descriptor_set_out="$WORK/pfs.desc" pfs/pfs.proto &&
+        --include_imports --descriptor_set_out="$WORK/pfs.desc" pfs/pfs.proto transaction/transaction.proto &&
     "$PYTHON" "$HERE/wire_check.py" "$WORK/pfs.desc"
 }
 # The example's transform works in a fixed /tmp/result: as root, give it a /tmp of its own (a
@@ -188,7 +188,7 @@ seed_example() {
     "$PYTHON" "$HERE/scenarios.py" --check-seed-output "$ADDRESS" "$spec/labresults"
 }
 export PACHS3_SCRATCH_PACHD="$ADDRESS"
-step "wire check: python-pachyderm vs pachd $VERSION pfs.proto" wire_check
+step "wire check: python-pachyderm vs pachd $VERSION pfs.proto, transaction.proto" wire_check
 step "backend conformance suite (PachydermBackend, live)" \
     "$PYTHON" -m pytest -q -p no:cacheprovider tests/backends -k pachyderm
 step "boto3 gateway suite (PachydermBackend, live)" \

@@ -1,12 +1,16 @@
-"""Wire compatibility of python-pachyderm's PFS protocol with a pachd release's own .proto.
+"""Wire compatibility of python-pachyderm's PFS (and transaction) protocol with a pachd release's
+own .proto.
 
 PachydermBackend speaks PFS v2 through python-pachyderm's generated ``pfs_pb2``. A pachd built
 from another release may have renumbered or retyped a field, or renamed an RPC; protobuf would
-then drop or misread data silently. This compares, for every PFS RPC the backend calls (found
-by scanning ``pachs3/backends/pachyderm*`` for the API's method names), the method's request
+then drop or misread data silently. This compares, for every PFS and transaction RPC the
+backend calls (found by scanning ``pachs3/backends/pachyderm*`` for the API's method names),
+the method's request
 and response types and streaming flags, and every message and enum reachable from them, field
 by field (number, name, type, label), between python-pachyderm's descriptors and the
-descriptor set ``protoc`` builds from the Go module's ``src/pfs/pfs.proto``.
+descriptor set ``protoc`` builds from the Go module's ``src/pfs/pfs.proto`` and
+``src/transaction/transaction.proto``. Messages reached only through a field one side lacks are
+not compared (that field is never on the wire between them).
 
     python wire_check.py PFS_DESCRIPTOR_SET   # exit 1 on an incompatibility
 
@@ -27,9 +31,11 @@ from pathlib import Path
 
 from google.protobuf import descriptor_pb2
 from python_pachyderm.proto.v2.pfs import pfs_pb2
+from python_pachyderm.proto.v2.transaction import transaction_pb2
 
 BACKEND_SOURCES = Path(__file__).resolve().parents[3] / "pachs3" / "backends"
-SERVICE = "pfs_v2.API"
+SERVICES = ("pfs_v2.API", "transaction_v2.API")
+"""The backend calls PFS, and the transaction API's BatchTransaction (provenance route)."""
 
 
 @dataclass
@@ -41,14 +47,15 @@ class Report:
 
 
 def used_methods(names: set[str]) -> list[str]:
-    """The PFS API methods whose names appear as string literals or attributes in the backend."""
+    """The API methods (``service/Method``) whose names appear as string literals or attributes
+    in the backend."""
     found: set[str] = set()
     for source in sorted(BACKEND_SOURCES.glob("pachyderm*")):
         files = source.rglob("*.py") if source.is_dir() else [source]
         for path in files:
             text = path.read_text()
             found.update(re.findall(r"""["'.]([A-Z][A-Za-z]+)\b""", text))
-    return sorted(found & names)
+    return sorted(name for name in names if name.split("/", 1)[1] in found)
 
 
 def _proto_of(message: object) -> descriptor_pb2.FileDescriptorProto:
@@ -71,9 +78,10 @@ class Catalogue:
             for enum in proto.enum_type:
                 self.enums[f"{prefix}.{enum.name}"] = enum
             for service in proto.service:
-                if f"{proto.package}.{service.name}" == SERVICE:
+                qualified = f"{proto.package}.{service.name}"
+                if qualified in SERVICES:
                     for method in service.method:
-                        self.methods[method.name] = method
+                        self.methods[f"{qualified}/{method.name}"] = method
 
     def _add_message(self, prefix: str, message: descriptor_pb2.DescriptorProto) -> None:
         name = f"{prefix}.{message.name}"
@@ -86,7 +94,7 @@ class Catalogue:
 
 def python_catalogue() -> Catalogue:
     files: dict[str, descriptor_pb2.FileDescriptorProto] = {}
-    pending = [pfs_pb2.DESCRIPTOR]
+    pending = [pfs_pb2.DESCRIPTOR, transaction_pb2.DESCRIPTOR]
     while pending:
         descriptor = pending.pop()
         if descriptor.name in files:
@@ -107,7 +115,9 @@ def _wire_shape(item: descriptor_pb2.FieldDescriptorProto) -> tuple[object, ...]
     return (item.type, item.type_name, item.label)
 
 
-def _reachable(catalogue: Catalogue, roots: list[str]) -> Iterator[str]:
+def _reachable(catalogue: Catalogue, roots: list[str], other: Catalogue) -> Iterator[str]:
+    """Messages reachable from ``roots`` through fields both sides have (a field only one side
+    has is never on the wire between them, so neither is the message it holds)."""
     seen: set[str] = set()
     pending = list(roots)
     while pending:
@@ -116,8 +126,10 @@ def _reachable(catalogue: Catalogue, roots: list[str]) -> Iterator[str]:
             continue
         seen.add(name)
         yield name
+        theirs = other.messages.get(name)
+        shared = {f.number for f in theirs.field} if theirs is not None else set()
         for item in catalogue.messages[name].field:
-            if item.type_name:
+            if item.type_name and item.number in shared:
                 pending.append(item.type_name)
 
 
@@ -138,7 +150,7 @@ def compare(python: Catalogue, pachd: Catalogue, methods: list[str]) -> Report:
                 )
         roots += [ours.input_type, ours.output_type]
     enums: set[str] = set()
-    for name in _reachable(python, roots):
+    for name in _reachable(python, roots, pachd):
         theirs_message = pachd.messages.get(name)
         if theirs_message is None:
             report.incompatible.append(f"message {name}: missing in pachd")
@@ -181,7 +193,7 @@ def main(argv: list[str]) -> int:
     python, pachd = python_catalogue(), pachd_catalogue(Path(argv[1]))
     methods = used_methods(set(python.methods))
     report = compare(python, pachd, methods)
-    print(f"PFS RPCs the backend calls ({len(methods)}): {', '.join(methods)}")
+    print(f"RPCs the backend calls ({len(methods)}): {', '.join(methods)}")
     print(f"fields only python-pachyderm has (pachd ignores them): {report.python_only or 'none'}")
     print(f"fields only pachd has (python-pachyderm ignores them): {report.pachd_only or 'none'}")
     renamed = report.renamed or "none"
