@@ -266,6 +266,18 @@ class PFSDouble(FileRPCs, pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
             if not found:
                 raise not_found(f"no commits found for commitset {target}")
             for repo, commit in found:
+                subvenant = [
+                    other.id
+                    for r in self.repos.values()
+                    for other in r.commits.values()
+                    if other.id != target
+                    and any(c == target for _, _, c in other.direct_provenance)
+                ]
+                if subvenant:  # commit_set.go dropCommitSet, ErrSquashWithSubvenance
+                    raise unknown(
+                        f'commit set "{target}" cannot be dropped because it has subvenant '
+                        f"commit sets: {subvenant}"
+                    )
                 if any(child in repo.commits for child in commit.children):
                     raise unknown(
                         "cannot drop a commit that has children: "

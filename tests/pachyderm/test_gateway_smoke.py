@@ -16,6 +16,7 @@ from pachs3 import SidecarGateway
 from pachs3.backends.base import CommitRef, commit
 from pachs3.backends.pachyderm import PachydermBackend
 from pachs3.backends.pachyderm.paths import HIDDEN_BRANCH_PREFIX
+from pachs3.backends.pachyderm.records import decode_note
 
 PART = 5 * 1024 * 1024
 INPUTS = {"a.csv": b"x,y\n1,2\n", "dir/b.txt": b"hello", "dir/sub/c.bin": bytes(range(256))}
@@ -111,6 +112,16 @@ def test_boto3_through_the_gateway(cluster: tuple[PachydermBackend, str]) -> Non
     assert finished.id == job.id
     assert finished.error is None
     assert finished.provenance == (CommitRef(repo=source, id=seeded.id),)
+    # ... and PFS itself holds it: the input was its branch's head, so the hidden-branch route
+    # gave the output commit direct_provenance (docs/pachyderm.md, "Provenance").
+    raw = backend._raw_commit(output, job.id)
+    held = [
+        (c.repo.name or c.branch.repo.name, c.id)
+        for c in raw.direct_provenance
+        if (c.repo.type or c.branch.repo.type) in ("", "user")
+    ]
+    assert held == [(source, seeded.id)]
+    assert decode_note(raw.description).route == "pfs"
     head_ref = CommitRef(repo=output, id="master")
     assert [i.path for i in backend.walk_files(head_ref)] == out_keys
     # Staging is gone: completed and abandoned uploads alike, and no hidden branch is left.

@@ -31,9 +31,10 @@ How the backend contract maps onto PFS (details in ``docs/pachyderm.md``):
 
 Modules, one job each: ``connection`` (where pachd is, credentials), ``rpc`` (channel, calls,
 error translation), ``repos`` (repos, branches, heads), ``provenance`` (the hidden-branch
-route), ``commits`` (commits, adoption, finishing), ``reads`` (reads and listing), ``writes`` (writes and records), ``known`` (what
-was written to owned commits), ``paths`` (key rules), ``records`` (record and note formats),
-``backend`` (the whole, and its construction from the environment).
+route), ``commits`` (commits, adoption, finishing), ``reads`` (reads and listing), ``writes``
+(writes and records), ``known`` (what was written to owned commits), ``paths`` (key rules),
+``records`` (record and note formats), ``backend`` (the whole, and its construction from the
+environment).
 """
 
 from .backend import PachydermBackend

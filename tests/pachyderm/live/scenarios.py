@@ -33,6 +33,7 @@ from typing import Any
 import grpc
 from google.protobuf import empty_pb2
 from python_pachyderm.proto.v2.pfs import pfs_pb2, pfs_pb2_grpc
+from python_pachyderm.proto.v2.transaction import transaction_pb2, transaction_pb2_grpc
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/pachyderm: pfs_double
@@ -58,6 +59,7 @@ class PFS:
         limits = [("grpc.max_receive_message_length", 20 * MIB)]
         self.channel = grpc.insecure_channel(_grpc_target(address), options=limits)
         self.api = pfs_pb2_grpc.APIStub(self.channel)
+        self.transactions = transaction_pb2_grpc.APIStub(self.channel)
         self.prefix = f"scn{uuid.uuid4().hex[:6]}_"
         self.ids: dict[str, str] = {}
 
@@ -535,6 +537,73 @@ def hidden_branch_provenance(pfs: PFS) -> Observations:
     return seen
 
 
+@scenario
+def hidden_branch_batch(pfs: PFS) -> Observations:
+    """§1.9 as PachydermBackend does it: both CreateBranch in one BatchTransaction; then an input
+    moves; then what the backend does when it does not use the commit (DeleteBranch,
+    DropCommitSet)."""
+    pfs.label(pfs.seeded("in1", {"/i1": b"1"}), "in1 head")
+    head2 = pfs.label(pfs.seeded("in2", {"/i2": b"2"}), "in2 head")
+    pfs.label(pfs.seeded("out", {"/previous": b"p"}), "out parent")
+    parent = pfs.api.InspectBranch(pfs_pb2.InspectBranchRequest(branch=pfs.branch("out"))).head
+    hidden = pfs.branch("out", "pachs3_hidden")
+    by_branch = pfs_pb2.Commit(repo=pfs.repo("out"), branch=hidden)
+    batch = transaction_pb2.BatchTransactionRequest(
+        requests=[
+            transaction_pb2.TransactionRequest(
+                create_branch=pfs_pb2.CreateBranchRequest(
+                    branch=hidden, head=parent, provenance=[pfs.branch("in1"), pfs.branch("in2")]
+                )
+            ),
+            transaction_pb2.TransactionRequest(
+                create_branch=pfs_pb2.CreateBranchRequest(branch=hidden, head=by_branch)
+            ),
+        ]
+    )
+    seen: Observations = {"BatchTransaction": pfs.failure(pfs.transactions.BatchTransaction, batch)}
+    if seen["BatchTransaction"] != "ok":
+        return seen
+
+    def describe(info: Any) -> Observations:
+        return {
+            "commit": pfs.normal(info.commit.id),
+            "origin": pfs_pb2.OriginKind.Name(info.origin.kind),
+            "open": not info.finished.seconds,
+            "parent": pfs.normal(info.parent_commit.id),
+            "direct_provenance": sorted(
+                pfs.normal(f"{c.branch.repo.name}@{c.id}") for c in info.direct_provenance
+            ),
+        }
+
+    made = pfs.label(pfs.inspect_commit(by_branch).commit, "made")
+    seen["hidden head"] = describe(pfs.inspect_commit(by_branch))
+    branch = pfs.api.InspectBranch(pfs_pb2.InspectBranchRequest(branch=hidden))
+    seen["hidden branch provenance"] = [pfs.normal(b.repo.name) for b in branch.direct_provenance]
+    moved = pfs.start(role="in1")
+    pfs.label(moved, "in1 moved")
+    pfs.write(moved, {"/i1": b"moved"})
+    pfs.finish(moved)
+    seen["hidden head after in1 moved"] = describe(pfs.inspect_commit(by_branch))
+    drop_input = pfs.failure(
+        pfs.api.DropCommitSet,
+        pfs_pb2.DropCommitSetRequest(commit_set=pfs_pb2.CommitSet(id=head2.id)),
+    )
+    seen["DropCommitSet(in2 head) while made exists: code"] = drop_input.split(":")[0]
+    seen["DeleteBranch(hidden, force)"] = pfs.failure(
+        pfs.api.DeleteBranch, pfs_pb2.DeleteBranchRequest(branch=hidden, force=True)
+    )
+    seen["DropCommitSet(made)"] = pfs.failure(
+        pfs.api.DropCommitSet,
+        pfs_pb2.DropCommitSetRequest(commit_set=pfs_pb2.CommitSet(id=made.id)),
+    )
+    seen["InspectCommit(made) afterwards"] = pfs.failure(
+        pfs.inspect_commit, pfs.commit_by_id("out", made.id)
+    )
+    out = pfs.api.InspectBranch(pfs_pb2.InspectBranchRequest(branch=pfs.branch("out")))
+    seen["out master head afterwards"] = pfs.normal(out.head.id)
+    return seen
+
+
 # --------------------------------------------------------------------------------------------
 # Running
 
@@ -646,8 +715,10 @@ def main(argv: list[str]) -> int:
     if args.live:
         on_pachd = run_all(args.live, names)
         source = f"live pachd {PACHD_VERSION} at {args.live}"
-        if args.record:
-            RECORDED.write_text(json.dumps(on_pachd, indent=1, ensure_ascii=False) + "\n")
+        if args.record:  # the scenarios run replace their records; the others stay
+            kept = json.loads(RECORDED.read_text()) if RECORDED.exists() else {}
+            kept.update(on_pachd)
+            RECORDED.write_text(json.dumps(kept, indent=1, ensure_ascii=False) + "\n")
     elif RECORDED.exists():
         on_pachd = json.loads(RECORDED.read_text())
         source = f"recorded pachd {PACHD_VERSION} observations ({RECORDED.name})"
