@@ -7,10 +7,11 @@ becomes ``InternalError`` without leaking its text.
 Hierarchy::
 
     S3Error                      (code, status, message as class attributes)
-    ├── 400: BadDigest, EntityTooSmall, IncompleteBody, InvalidArgument, InvalidBucketName,
-    │        InvalidDigest, InvalidPart, InvalidPartOrder, InvalidRequest, KeyTooLongError,
-    │        IllegalVersioningConfigurationException, MalformedXML, MetadataTooLarge,
-    │        InvalidChunkSizeError, XAmzContentSHA256Mismatch, MaxMessageLengthExceeded, UnexpectedContent, RequestHeaderSectionTooLarge,
+    ├── 400: BadDigest, BadRequest, EntityTooSmall, IncompleteBody, InvalidArgument,
+    │        InvalidBucketName, InvalidDigest, InvalidPart, InvalidPartOrder, InvalidRequest,
+    │        KeyTooLongError, IllegalVersioningConfigurationException, MalformedXML,
+    │        MetadataTooLarge, InvalidChunkSizeError, XAmzContentSHA256Mismatch,
+    │        MaxMessageLengthExceeded, UnexpectedContent, RequestHeaderSectionTooLarge,
     │        RequestTimeout, AuthorizationHeaderMalformed, AuthorizationQueryParametersError
     ├── 403: AccessDenied, SignatureDoesNotMatch, InvalidAccessKeyId, RequestTimeTooSkewed
     ├── 404: NoSuchBucket, NoSuchKey, NoSuchVersion, NoSuchUpload, NoSuchBucketPolicy,
