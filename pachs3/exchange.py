@@ -38,6 +38,7 @@ from pachs3.core.request import S3Request, parse
 from pachs3.core.respond import error_response
 from pachs3.core.routing import Operation, classify
 from pachs3.executor import Store, execute
+from pachs3.hash_thread import ThreadHashFeed
 
 log = logging.getLogger("pachs3")
 
@@ -157,7 +158,7 @@ class Exchange:
             assert self._plan is not None, "prepare() makes a plan, a refusal or a pending plan"
             # The body is decoded once, where a handler reads it: the signature chain listens
             # to that decoder (core/body.py), no second pass over the raw bytes.
-            incoming = IncomingBody(body, self._signatures)
+            incoming = IncomingBody(body, self._signatures, offload=ThreadHashFeed)
             outcome, response = execute(self._plan, self._store, incoming)
             return self._finish(response, outcome)
         except errors.S3Error as exc:

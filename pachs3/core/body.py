@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from pachs3.core import errors
 from pachs3.core.chunked import AwsChunkedDecoder, decode_aws_chunked
-from pachs3.core.digests import DigestTee
+from pachs3.core.digests import DigestTee, HashOffload
 from pachs3.core.headers import CHECKSUM_HEADER_PREFIX
 from pachs3.core.plans import BodySpec
 from pachs3.core.sigv4.chunks import ChunkSignatureVerifier
@@ -40,9 +40,13 @@ class IncomingBody:
 
     raw: Iterator[bytes]
     signatures: SignatureContext | None = None
+    offload: HashOffload | None = None
+    """Where a large payload's hashing may run (the shell's ``hash_thread``)."""
 
     def payload(self, spec: BodySpec, also: Iterable[str] = ()) -> CheckedPayload:
-        return CheckedPayload(spec, self.raw, also, signatures=self.signatures)
+        return CheckedPayload(
+            spec, self.raw, also, signatures=self.signatures, offload=self.offload
+        )
 
     def document(self, spec: BodySpec, limit: int | None = None) -> bytes:
         return read_small_body(
@@ -64,12 +68,14 @@ class CheckedPayload:
         also: Iterable[str] = (),
         *,
         signatures: SignatureContext | None = None,
+        offload: HashOffload | None = None,
     ) -> None:
         """``also`` names algorithms to compute though the client announced none (a part of an
         upload that keeps a checksum)."""
         self._spec = spec
         self._raw = raw
         self._signatures = signatures
+        self._offload = offload
         algorithms = list(dict.fromkeys((*spec.algorithms, *also)))
         if spec.content_sha256 is not None and "sha256" not in algorithms:
             algorithms.append("sha256")
@@ -91,7 +97,7 @@ class CheckedPayload:
                 listener=verifier,
             )
             payload = decode_aws_chunked(self._raw, decoder)
-        tee = DigestTee(payload, self._algorithms)
+        tee = DigestTee(payload, self._algorithms, offload=self._offload)
         yield from tee
         self._tee = tee
         expected = dict(spec.checksums)

@@ -12,7 +12,9 @@ them through the registry with ``awscrt``'s C versions when that package imports
 
 ``DigestTee`` sits in the upload pipeline (DESIGN §3): it passes chunks through unchanged, hashes
 them on the way, and ``verify()`` raises the S3 error a mismatch deserves before the write is
-committed.
+committed. Past ``OFFLOAD_AFTER`` bytes it can hand the hashing to a ``HashOffload`` the shell
+supplies (a thread: hashlib and zlib release the GIL on large buffers), so that the hashes of a
+large body run beside the store's own work on it instead of before it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ __all__ = [
     "Crc32c",
     "Crc64Nvme",
     "DigestTee",
+    "HashFeed",
+    "HashOffload",
     "checksum_b64",
     "decode_checksum",
     "new_checksum",
@@ -262,6 +266,27 @@ def decode_checksum(name: str, value: str) -> bytes | None:
 # --- the tee -------------------------------------------------------------------------------------
 
 
+OFFLOAD_AFTER: Final = 1024 * 1024
+"""Bytes a ``DigestTee`` hashes itself before it hands the rest to its ``HashOffload``: a small
+body costs no hand-off, a large one overlaps its hashing with the store's work."""
+
+
+class HashFeed(Protocol):
+    """Hashing run elsewhere (the shell's thread): chunks are fed in order; ``finish`` returns
+    once every fed chunk has been hashed (raising what the hashing raised); ``cancel`` stops it
+    when the body is abandoned."""
+
+    def feed(self, chunk: bytes, /) -> None: ...
+
+    def finish(self) -> None: ...
+
+    def cancel(self) -> None: ...
+
+
+HashOffload = Callable[[tuple[Callable[[bytes], object], ...]], HashFeed]
+"""Starts a ``HashFeed`` that applies these update functions to every chunk it is fed."""
+
+
 class DigestTee:
     """Pass chunks through unchanged while hashing them: MD5 always, plus ``algorithms``.
 
@@ -270,9 +295,15 @@ class DigestTee:
     ``close()`` closes the wrapped iterator when it has a ``close`` (a request body stream).
     """
 
-    __slots__ = ("_algorithms", "_chunks", "_done", "_hashers", "_md5", "_size")
+    __slots__ = ("_algorithms", "_chunks", "_done", "_hashers", "_md5", "_offload", "_size")
 
-    def __init__(self, chunks: Iterable[bytes], algorithms: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        chunks: Iterable[bytes],
+        algorithms: Iterable[str] = (),
+        *,
+        offload: HashOffload | None = None,
+    ) -> None:
         names = tuple(dict.fromkeys(name.lower() for name in algorithms))
         for name in names:
             if name not in CHECKSUM_ALGORITHMS:
@@ -281,18 +312,38 @@ class DigestTee:
         self._algorithms = names
         self._md5 = new_checksum("md5")
         self._hashers = tuple(new_checksum(name) for name in names)
+        self._offload = offload
         self._size = 0
         self._done = False
 
     def __iter__(self) -> Iterator[bytes]:
-        md5_update = self._md5.update
-        updates = tuple(hasher.update for hasher in self._hashers)
-        for chunk in self._chunks:
-            md5_update(chunk)
+        updates = (self._md5.update, *(hasher.update for hasher in self._hashers))
+        chunks = iter(self._chunks)
+        offload_at = OFFLOAD_AFTER if self._offload is not None else -1
+        for chunk in chunks:
             for update in updates:
                 update(chunk)
             self._size += len(chunk)
             yield chunk
+            if self._size > offload_at >= 0:
+                break
+        else:
+            self._done = True
+            return
+        assert self._offload is not None
+        feed = self._offload(updates)
+        try:
+            for chunk in chunks:
+                # The feed hashes the chunk while the consumer stores it: it must not change
+                # under the hasher (a transport may hand out a reused buffer).
+                held = chunk if type(chunk) is bytes else bytes(chunk)
+                feed.feed(held)
+                self._size += len(held)
+                yield held
+            feed.finish()
+        except BaseException:
+            feed.cancel()
+            raise
         self._done = True
 
     def close(self) -> None:
