@@ -367,7 +367,14 @@ class PFSDouble(FileRPCs, pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
     def InspectBranch(self, request: Any, context: Any) -> Any:
         self._count("InspectBranch")
         with self.lock:
-            repo = self._repo(request.branch.repo)
+            pb_repo = request.branch.repo
+            if (self._project(pb_repo), pb_repo.name) not in self.repos:
+                # pachd looks the branch up by key only: a missing repo is a missing branch
+                raise not_found(
+                    f'branch "{request.branch.name}" not found in repo '
+                    f"{self._project(pb_repo)}/{pb_repo.name}"
+                )
+            repo = self._repo(pb_repo)
             if request.branch.name not in repo.branches:
                 raise self._branch_not_found(repo, request.branch.name)
             return self._branch_info(repo, request.branch.name)
@@ -382,7 +389,10 @@ class PFSDouble(FileRPCs, pfs_pb2_grpc.APIServicer):  # type: ignore[misc]
     def DeleteBranch(self, request: Any, context: Any) -> Any:
         self._count("DeleteBranch")
         with self.lock:
-            repo = self._repo(request.branch.repo)
+            pb_repo = request.branch.repo
+            if (self._project(pb_repo), pb_repo.name) not in self.repos:
+                return empty_pb2.Empty()  # as pachd 2.6.0 answered (force=True): ok
+            repo = self._repo(pb_repo)
             if request.branch.name not in repo.branches:
                 raise self._branch_not_found(repo, request.branch.name)
             del repo.branches[request.branch.name]

@@ -135,12 +135,22 @@ class RepoLayer(PfsRpc):
 
         NotFound('branch') if the branch does not exist.
         """
-        info = self._call(
-            "InspectBranch",
-            pfs_pb2.InspectBranchRequest(branch=self._branch(repo, branch, project)),
-            what="branch",
-            name=f"{repo}@{branch}",
-        )
+        try:
+            info = self._call(
+                "InspectBranch",
+                pfs_pb2.InspectBranchRequest(branch=self._branch(repo, branch, project)),
+                what="branch",
+                name=f"{repo}@{branch}",
+            )
+        except NotFound as exc:
+            if exc.what == "branch":  # pachd says "branch not found" in a missing repo too
+                self._call(
+                    "InspectRepo",
+                    pfs_pb2.InspectRepoRequest(repo=self._repo(repo, project)),
+                    what="repo",
+                    name=repo,
+                )
+            raise
         current = info.head.id if info.HasField("head") else ""
         for _ in range(_MAX_HEAD_WALK):
             if not current:

@@ -318,6 +318,12 @@ def error_codes(pfs: PFS) -> Observations:
         "InspectBranch missing": lambda: pfs.api.InspectBranch(
             pfs_pb2.InspectBranchRequest(branch=pfs.branch("r", "nope"))
         ),
+        "InspectBranch in a missing repo": lambda: pfs.api.InspectBranch(
+            pfs_pb2.InspectBranchRequest(branch=pfs.branch("nope", "master"))
+        ),
+        "DeleteBranch in a missing repo": lambda: pfs.api.DeleteBranch(
+            pfs_pb2.DeleteBranchRequest(branch=pfs.branch("nope", "master"), force=True)
+        ),
         "InspectCommit missing id": lambda: pfs.inspect_commit(missing),
         "InspectCommit missing branch": lambda: pfs.inspect_commit(
             pfs_pb2.Commit(branch=pfs.branch("r", "nope"))
