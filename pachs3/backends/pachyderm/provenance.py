@@ -102,7 +102,9 @@ class ProvenanceLayer(RepoLayer):
         """Open a commit on ``hidden`` whose PFS direct_provenance is the ``inputs``.
 
         Returns (the commit id, "") or (None, why the route was not taken); nothing is left
-        behind when it is not taken. Raises only ``Unavailable``."""
+        behind when it is not taken. Raises ``Unavailable``; and, should the ``InspectCommit``
+        that follows a transaction pachd ran fail, its error (the hidden branch then stays, as
+        after any start that failed half-way, and is never listed)."""
         try:
             branches = self._source_branches(inputs)
         except Unavailable:
