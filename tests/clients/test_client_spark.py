@@ -63,6 +63,11 @@ def spark_session(endpoint_url: str, java_options: str) -> Any:
         "secret.key": "any-secret",
         "aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
         "attempts.maximum": "2",
+        # pyspark keeps one JVM per process, and Hadoop's FileSystem cache in it outlives
+        # spark.stop(): without this, the next class's session would reuse the previous
+        # class's S3AFileSystem for s3a://labresults and s3a://out, bound to that class's
+        # endpoint (a stopped server: connection refused).
+        "impl.disable.cache": "true",
     }
     builder = (
         SparkSession.builder.master("local[2]")
