@@ -2,6 +2,12 @@
 
     python tests/clients/make_matrix.py --run            # run tests/clients, then render
     python tests/clients/make_matrix.py results.json     # render a recorded run
+    python tests/clients/make_matrix.py results.json --check docs/compatibility.md
+
+``--check`` renders a recorded run and compares its matrix cells and their numbered reasons
+with a committed document, cell by cell, instead of writing: CI records the client suite of
+README command 2 and checks docs/compatibility.md against it, so the committed matrix is the
+one CI ran (versions, times and the run line may differ; a cell may not).
 
 A run records every battery test as (client column, operation, outcome, reason) when
 ``PACHS3_CLIENT_MATRIX=results.json`` is set (see tests/clients/conftest.py). The document is
@@ -208,6 +214,27 @@ def render(document: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def matrix_lines(document: str) -> list[str]:
+    """The cells of a rendered document: the table rows and numbered reasons of its
+    "Matrix" sections (everything a run decides, nothing that only describes the run)."""
+    lines: list[str] = []
+    inside = False
+    for line in document.splitlines():
+        if line.startswith("## "):
+            inside = line.startswith("## Matrix")
+        elif inside and (line.startswith("|") or line.split(". ", 1)[0].isdigit()):
+            lines.append(line)
+    return lines
+
+
+def differences(committed: str, rendered: str) -> list[str]:
+    """What a committed document's matrix says that a run does not, and the reverse."""
+    ours, theirs = matrix_lines(committed), matrix_lines(rendered)
+    return [f"- committed: {line}" for line in ours if line not in theirs] + [
+        f"+ this run:  {line}" for line in theirs if line not in ours
+    ]
+
+
 def run_suite(results: Path) -> int:
     env = dict(os.environ, **{ENV: str(results)})
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "tests/clients"]
@@ -219,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("results", nargs="?", type=Path, help="recorded results (JSON)")
     parser.add_argument("--run", action="store_true", help="run tests/clients first")
     parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument(
+        "--check", type=Path, metavar="DOC", help="compare DOC's matrix with the run; write nothing"
+    )
     args = parser.parse_args(argv)
     code = 0
     with tempfile.TemporaryDirectory() as scratch:
@@ -232,7 +262,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"no results recorded in {results}", file=sys.stderr)
             return code or 1
         document = json.loads(results.read_text())
-        args.output.write_text(render(document))
+        rendered = render(document)
+    if args.check is not None:
+        found = differences(args.check.read_text(), rendered)
+        if found:
+            print(f"{args.check} does not show what this run did:", *found, sep="\n")
+            print("regenerate it: python tests/clients/make_matrix.py --run")
+            return code or 1
+        print(f"{args.check}: every matrix cell is what this run did")
+        return code
+    args.output.write_text(rendered)
     print(f"wrote {args.output}")
     return code
 
