@@ -141,14 +141,21 @@ def test_a_wrong_full_object_checksum_on_complete_is_bad_digest(s3: Any) -> None
     assert done["ChecksumCRC32"] == checksum_b64("crc32", b"abc")
 
 
-def test_another_checksum_type_on_complete_is_bad_digest(s3: Any) -> None:
+def crc32_upload_of_one_part(s3: Any, body: bytes) -> tuple[str, dict[str, Any]]:
+    """A CRC32 upload of the key ``k`` with ``body`` as its part 1: (upload id, the part's
+    answer)."""
     upload_id = s3.create_multipart_upload(Bucket="out", Key="k", ChecksumAlgorithm="CRC32")[
         "UploadId"
     ]
     answer = s3.upload_part(
-        Bucket="out", Key="k", UploadId=upload_id, PartNumber=1, Body=b"abc",
+        Bucket="out", Key="k", UploadId=upload_id, PartNumber=1, Body=body,
         ChecksumAlgorithm="CRC32",
     )  # fmt: skip
+    return upload_id, answer
+
+
+def test_another_checksum_type_on_complete_is_bad_digest(s3: Any) -> None:
+    upload_id, answer = crc32_upload_of_one_part(s3, b"abc")
     with pytest.raises(ClientError) as caught:
         s3.complete_multipart_upload(
             Bucket="out", Key="k", UploadId=upload_id,
@@ -247,13 +254,7 @@ def test_the_memory_backend_keeps_checksum_types() -> None:
 def test_a_completion_naming_a_wrong_part_checksum_is_invalid_part(s3: Any) -> None:
     """AWS checks each ``<ChecksumX>`` of CompleteMultipartUpload against the part's; a
     mismatch is 400 InvalidPart, nothing appears, and the upload can still be completed."""
-    upload_id = s3.create_multipart_upload(Bucket="out", Key="k", ChecksumAlgorithm="CRC32")[
-        "UploadId"
-    ]
-    answer = s3.upload_part(
-        Bucket="out", Key="k", UploadId=upload_id, PartNumber=1, Body=b"abc",
-        ChecksumAlgorithm="CRC32",
-    )  # fmt: skip
+    upload_id, answer = crc32_upload_of_one_part(s3, b"abc")
     part = {"PartNumber": 1, "ETag": answer["ETag"]}
     wrong = {**part, "ChecksumCRC32": checksum_b64("crc32", b"abd")}
     with pytest.raises(ClientError) as caught:
