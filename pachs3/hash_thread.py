@@ -3,7 +3,7 @@
 A PUT of a gigabyte is hashed two or three times (MD5 for the ETag, the checksum the client
 announced, the store's SHA-256 address). Done one after another on the thread that also writes
 the body, they cap an upload well below one core's MD5 rate (issue 18). hashlib and zlib release
-the GIL on large buffers, so the ``DigestTee`` of ``core/digests.py`` hands them here once a body
+the GIL on large buffers, so the ``DigestTee`` of ``core/digest_tee.py`` hands them here once a body
 has passed ``OFFLOAD_AFTER`` bytes: this thread runs MD5 and the announced checksums while the
 request's own thread stores the bytes (and, on ``LocalStore``, takes their SHA-256).
 

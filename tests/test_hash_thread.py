@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pachs3.core.digests import OFFLOAD_AFTER, DigestTee
+from pachs3.core.digest_tee import OFFLOAD_AFTER, DigestTee
 from pachs3.hash_thread import BATCH_BYTES, MAX_BATCHES_AHEAD, ThreadHashFeed
 
 MiB = 1024 * 1024

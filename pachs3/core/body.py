@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from pachs3.core import errors
 from pachs3.core.chunked import AwsChunkedDecoder, decode_aws_chunked
-from pachs3.core.digests import DigestTee, HashOffload
+from pachs3.core.digest_tee import DigestTee, HashOffload
 from pachs3.core.headers import CHECKSUM_HEADER_PREFIX
 from pachs3.core.plans import BodySpec
 from pachs3.core.sigv4.chunks import ChunkSignatureVerifier

@@ -24,7 +24,8 @@ from pachs3.core.chunked import (
     decode_aws_chunked,
     streaming_mode,
 )
-from pachs3.core.digests import DigestTee, checksum_b64
+from pachs3.core.digest_tee import DigestTee
+from pachs3.core.digests import checksum_b64
 from pachs3.core.errors import IncompleteBody, InvalidChunkSizeError, S3Error
 
 DATA = Path(__file__).parent.parent / "data" / "aws_chunked"

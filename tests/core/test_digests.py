@@ -15,13 +15,13 @@ from hypothesis import strategies as st
 
 from pachs3 import accel
 from pachs3.core import digests
+from pachs3.core.digest_tee import DigestTee
 from pachs3.core.digests import (
     CHECKSUM_ALGORITHMS,
     Checksum,
     Crc32,
     Crc32c,
     Crc64Nvme,
-    DigestTee,
     checksum_b64,
     decode_checksum,
     new_checksum,
