@@ -25,6 +25,7 @@ from typing import Final, Protocol
 
 __all__ = [
     "CHECKSUM_ALGORITHMS",
+    "CHECKSUM_ELEMENTS",
     "Checksum",
     "Crc32",
     "Crc32c",
@@ -69,6 +70,12 @@ DISPLAY_NAMES: Final[Mapping[str, str]] = {
     "sha1": "SHA1",
     "sha256": "SHA256",
 }
+
+CHECKSUM_ELEMENTS: Final[Mapping[str, str]] = {
+    name: f"Checksum{display}" for name, display in DISPLAY_NAMES.items()
+}
+"""The XML element (and SDK field) of each algorithm's value: ``crc32`` -> ``ChecksumCRC32``, in
+CompleteMultipartUpload, CopyPartResult and the listings."""
 
 
 # --- CRC tables ----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from pachs3.core.dates import format_iso8601
+from pachs3.core.digests import CHECKSUM_ELEMENTS
 from pachs3.core.layout import Bucket
 from pachs3.core.listing import key_encoder
 from pachs3.core.outcomes import PartsListed, UploadsListed
@@ -84,7 +85,7 @@ def copy_result(
     root = "CopyPartResult" if part else "CopyObjectResult"
     fields: dict[str, str] = {"LastModified": format_iso8601(modified), "ETag": quote_etag(etag)}
     for name, value in (checksums or {}).items():
-        fields[f"Checksum{name.upper()}"] = value
+        fields[CHECKSUM_ELEMENTS[name]] = value
     return render_document(root, fields)
 
 
@@ -110,7 +111,7 @@ def complete_upload(
         "ETag": quote_etag(etag),
     }
     for name, value in (checksums or {}).items():
-        fields[f"Checksum{name.upper()}"] = value
+        fields[CHECKSUM_ELEMENTS[name]] = value
     if checksum_type:
         fields["ChecksumType"] = checksum_type
     return render_document("CompleteMultipartUploadResult", fields)

@@ -23,7 +23,6 @@ from pachs3.core.xml.render import S3_XMLNS, render_document, render_error
 from pachs3.core.xml.request_bodies import (
     MAX_DELETE_KEYS,
     DeleteRequest,
-    parse_complete_multipart,
     parse_completion,
     parse_delete_objects,
 )
@@ -274,7 +273,7 @@ COMPLETE_SAMPLES = [
 
 @pytest.mark.parametrize(("data", "expected"), COMPLETE_SAMPLES)
 def test_parse_complete_multipart(data: bytes, expected: tuple[tuple[int, str], ...]) -> None:
-    assert parse_complete_multipart(data) == expected
+    assert parse_completion(data).parts == expected
 
 
 def test_a_completion_keeps_each_parts_checksums() -> None:
@@ -316,12 +315,12 @@ def _complete(*parts: tuple[str, str]) -> bytes:
 )  # fmt: skip
 def test_complete_multipart_errors(data: bytes, error: type[S3Error]) -> None:
     with pytest.raises(error):
-        parse_complete_multipart(data)
+        parse_completion(data)
 
 
 def test_complete_multipart_ten_thousand_parts() -> None:
     parts = [(str(n), f'"{n:032x}"') for n in range(1, 10001)]
-    parsed = parse_complete_multipart(_complete(*parts))
+    parsed = parse_completion(_complete(*parts)).parts
     assert len(parsed) == 10000
     assert parsed[-1] == (10000, f"{10000:032x}")
 
@@ -471,4 +470,4 @@ def test_element_flood_is_refused_early() -> None:
         f"<Part><PartNumber>{n}</PartNumber><ETag>{e}</ETag>{checksums}</Part>" for n, e in parts
     )
     document = f"<CompleteMultipartUpload>{body}</CompleteMultipartUpload>".encode()
-    assert len(parse_complete_multipart(document)) == 10000  # the largest real document fits
+    assert len(parse_completion(document).parts) == 10000  # the largest real document fits

@@ -53,7 +53,7 @@ from pachs3.core.chunked import STREAMING_MODES, AwsChunkedDecoder
 from pachs3.core.listing import ListingBuilder, decode_token, encode_token
 from pachs3.core.ranges import parse_range
 from pachs3.core.sigv4 import verify_request
-from pachs3.core.xml.request_bodies import parse_complete_multipart, parse_delete_objects
+from pachs3.core.xml.request_bodies import parse_completion, parse_delete_objects
 
 TALLIES: dict[str, Tally] = {}
 
@@ -160,7 +160,7 @@ def fuzz_xml_delete(data: bytes) -> None:
 
 
 def fuzz_xml_complete(data: bytes) -> None:
-    _xml("xml-complete", parse_complete_multipart, data)
+    _xml("xml-complete", parse_completion, data)
 
 
 def fuzz_token(data: bytes) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from pachs3.core.dates import parse_http_date
-from pachs3.core.digests import CHECKSUM_ALGORITHMS
+from pachs3.core.digests import CHECKSUM_ELEMENTS
 from pachs3.core.errors import InvalidArgument, InvalidPartOrder, MalformedXML
 from pachs3.core.expectations import Matching
 from pachs3.core.xml.parser import child_elements, parse_root, single_text
@@ -22,7 +22,6 @@ __all__ = [
     "MAX_DELETE_OBJECTS_BYTES",
     "CompletionRequest",
     "DeleteRequest",
-    "parse_complete_multipart",
     "parse_completion",
     "parse_delete_objects",
 ]
@@ -113,7 +112,7 @@ def _unquote_etag(text: str) -> str:
 
 # The per-part checksum elements of a CompleteMultipartUpload (``<ChecksumCRC32>``, ...), by
 # the algorithm name the rest of the core uses.
-_PART_CHECKSUM_ELEMENTS: Final = {f"Checksum{name.upper()}": name for name in CHECKSUM_ALGORITHMS}
+_PART_CHECKSUM_ELEMENTS: Final = {element: name for name, element in CHECKSUM_ELEMENTS.items()}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,13 +123,6 @@ class CompletionRequest:
     """``(part_number, etag)`` in document order, ETags unquoted."""
     part_checksums: Mapping[int, Mapping[str, str]] = field(default_factory=dict)
     """The ``<ChecksumX>`` values a part carries, by part number, then algorithm (``crc32``)."""
-
-
-def parse_complete_multipart(
-    data: bytes, *, limit: int = MAX_COMPLETE_MULTIPART_BYTES
-) -> tuple[tuple[int, str], ...]:
-    """The ``(part_number, etag)`` pairs of ``parse_completion``."""
-    return parse_completion(data, limit=limit).parts
 
 
 def parse_completion(
