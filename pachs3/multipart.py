@@ -122,10 +122,7 @@ def write_part(part: WritePart, backend: Backend, body: Body) -> PartWritten:
         value = payload.computed_checksum(algorithm)
         checksums[algorithm] = value
         if metadata is None:
-            staging = part.upload.staging
-            backend.copy_file(
-                staging, path, staging, path, metadata={CHECKSUM_HEADER_PREFIX + algorithm: value}
-            )
+            _attach_checksum(backend, part.upload.staging, path, algorithm, value)
     return PartWritten(etag=info.etag, checksums=checksums)
 
 
@@ -151,16 +148,26 @@ def copy_part(part: CopyPart, backend: Backend, body: Body) -> PartCopied:
     with closing(stream):
         info = backend.put_file(staging, path, _hashed(stream, checksum.update))
     value = base64.b64encode(checksum.digest()).decode("ascii")
-    backend.copy_file(
-        staging, path, staging, path, metadata={CHECKSUM_HEADER_PREFIX + algorithm: value}
-    )
+    _attach_checksum(backend, staging, path, algorithm, value)
     return PartCopied(etag=info.etag, modified=info.modified, checksums={algorithm: value})
 
 
 def _hashed(chunks: Iterable[bytes], update: Callable[[bytes], object]) -> Iterator[bytes]:
+    """The chunks, passed to ``update`` on their way (not a ``DigestTee``: that would take an
+    MD5 of the copy too, which the store takes anyway)."""
     for chunk in chunks:
         update(chunk)
         yield chunk
+
+
+def _attach_checksum(
+    backend: Backend, staging: CommitRef, path: str, algorithm: str, value: str
+) -> None:
+    """Give a staged part the checksum known only once its bytes were through: a metadata-only
+    copy of the part onto itself."""
+    backend.copy_file(
+        staging, path, staging, path, metadata={CHECKSUM_HEADER_PREFIX + algorithm: value}
+    )
 
 
 class CompletedUploads:
@@ -208,8 +215,7 @@ def compose_parts(compose: ComposeParts, uploads: Uploads, body: Body) -> PartsC
         return repeated
     staging = compose.upload.staging
     chosen = choose_parts(requested, _staged_parts(backend, staging))
-    numbers = [number for number, _etag in requested]
-    check_part_checksums(record, numbers, chosen, completion.part_checksums)
+    check_part_checksums(record, requested, chosen, completion.part_checksums)
     checksum = completed_checksum(record, compose, chosen)
     result = backend.compose_file(
         compose.dst,

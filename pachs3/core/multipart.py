@@ -226,13 +226,14 @@ def completed_checksum(
 
 def check_part_checksums(
     record: UploadRecord,
-    numbers: Sequence[int],
+    requested: Sequence[tuple[int, str]],
     parts: Sequence[FileInfo],
     sent: Mapping[int, Mapping[str, str]],
 ) -> None:
     """Check the per-part ``<ChecksumX>`` of a CompleteMultipartUpload against the stored parts.
 
-    ``numbers`` and ``parts`` are the chosen parts in document order. A value that is not the
+    ``requested`` is the document's (number, ETag) pairs and ``parts`` what ``choose_parts``
+    chose for them, in the same order. A value that is not the
     part's stored checksum is InvalidPart, as AWS answers; a checksum in another algorithm than
     the upload's is InvalidRequest. A part named without a checksum is taken (AWS refuses that
     for a COMPOSITE upload, "The complete request must include the checksum for each part";
@@ -246,7 +247,7 @@ def check_part_checksums(
         return
     algorithm = resolved[0]
     header = CHECKSUM_HEADER_PREFIX + algorithm
-    for number, part in zip(numbers, parts, strict=True):
+    for (number, _etag), part in zip(requested, parts, strict=True):
         given = sent.get(number, {})
         for name in given:
             if name != algorithm:
