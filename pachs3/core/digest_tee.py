@@ -73,19 +73,19 @@ class DigestTee:
     def __iter__(self) -> Iterator[bytes]:
         updates = (self._md5.update, *(hasher.update for hasher in self._hashers))
         chunks = iter(self._chunks)
-        offload_at = OFFLOAD_AFTER if self._offload is not None else -1
+        offload = self._offload
         for chunk in chunks:
             for update in updates:
                 update(chunk)
             self._size += len(chunk)
             yield chunk
-            if self._size > offload_at >= 0:
-                break
-        else:
-            self._done = True
-            return
-        assert self._offload is not None
-        feed = self._offload(updates)
+            if offload is not None and self._size > OFFLOAD_AFTER:
+                yield from self._fed(chunks, offload(updates))
+                return
+        self._done = True
+
+    def _fed(self, chunks: Iterator[bytes], feed: HashFeed) -> Iterator[bytes]:
+        """The rest of the chunks, hashed by ``feed`` while the consumer takes them."""
         try:
             for chunk in chunks:
                 # The feed hashes the chunk while the consumer stores it: it must not change
