@@ -281,13 +281,7 @@ def test_a_part_copied_into_a_checksum_upload_gets_its_checksum(s3: Any) -> None
     range's checksum (AWS computes it), and the object's composite includes that part."""
     first, second = b"a" * PART, b"copied bytes"
     s3.put_object(Bucket="out", Key="source", Body=b"xx" + second + b"yy")
-    upload_id = s3.create_multipart_upload(Bucket="out", Key="k", ChecksumAlgorithm="CRC32")[
-        "UploadId"
-    ]
-    written = s3.upload_part(
-        Bucket="out", Key="k", UploadId=upload_id, PartNumber=1, Body=first,
-        ChecksumAlgorithm="CRC32",
-    )  # fmt: skip
+    upload_id, written = crc32_upload_of_one_part(s3, first)
     copied = s3.upload_part_copy(
         Bucket="out", Key="k", UploadId=upload_id, PartNumber=2,
         CopySource={"Bucket": "out", "Key": "source"},

@@ -44,6 +44,28 @@ def hidden_branches(server: PFSServer, repo: str) -> list[str]:
         return [b for b in branches if b.startswith(HIDDEN_BRANCH_PREFIX)]
 
 
+def noted_only(server: PFSServer, job: CommitInfo) -> Any:
+    """The job's commit as PFS holds it, checked to have taken the note route: no PFS
+    provenance, the provenance only in the description note."""
+    made = stored(server, "out", job.id)
+    assert made.direct_provenance == []
+    note = decode_note(made.description)
+    assert (note.noted, note.route) == (True, "note")
+    return made
+
+
+def pfs_provenance_is_both_inputs(
+    server: PFSServer, job: CommitInfo, in1: CommitInfo, in2: CommitInfo
+) -> Any:
+    """The job's commit as PFS holds it, checked to have both inputs' heads as provenance."""
+    made = stored(server, "out", job.id)
+    assert sorted(made.direct_provenance) == [
+        ("in1", "master", in1.id),
+        ("in2", "master", in2.id),
+    ]
+    return made
+
+
 @pytest.fixture
 def inputs(pfs: PachydermBackend) -> tuple[CommitInfo, CommitInfo, CommitInfo]:
     """Two inputs with a head each, and an output repo with a previous output."""
@@ -72,11 +94,7 @@ def test_inputs_at_their_heads_give_the_output_commit_pfs_direct_provenance(
     calls = {
         k: v - before.get(k, 0) for k, v in server.service.calls.items() if v > before.get(k, 0)
     }
-    made = stored(server, "out", job.id)
-    assert sorted(made.direct_provenance) == [
-        ("in1", "master", in1.id),
-        ("in2", "master", in2.id),
-    ]
+    made = pfs_provenance_is_both_inputs(server, job, in1, in2)
     assert (made.origin, made.parent, made.finished) == (AUTO, previous.id, None)
     # the route: one transaction, no StartCommit; one InspectBranch per input to check heads
     assert calls.get("BatchTransaction") == 1
@@ -93,11 +111,7 @@ def test_inputs_at_their_heads_give_the_output_commit_pfs_direct_provenance(
     pfs.put_file(job.ref, "result", [b"r"])
     done = pfs.finish_commit("out", job.id)
 
-    made = stored(server, "out", job.id)
-    assert sorted(made.direct_provenance) == [
-        ("in1", "master", in1.id),
-        ("in2", "master", in2.id),
-    ]
+    made = pfs_provenance_is_both_inputs(server, job, in1, in2)
     note = decode_note(made.description)
     assert (note.noted, note.route, note.branch) == (True, "pfs", "master")
     assert note.description == "job 7"
@@ -129,11 +143,9 @@ def test_an_input_pinned_below_its_branch_head_falls_back_to_the_note(
         "master",
         provenance=[CommitRef(repo="in1", id=in1.id), CommitRef(repo="in2", id="master")],
     )
-    made = stored(server, "out", job.id)
-    assert made.direct_provenance == []
+    made = noted_only(server, job)
     assert (made.origin, made.parent) == (USER, previous.id)
     note = decode_note(made.description)
-    assert (note.noted, note.route) == (True, "note")
     assert note.provenance == (("default", "in1", in1.id), ("default", "in2", in2.id))
     assert job.provenance == (CommitRef(repo="in1", id=in1.id), CommitRef(repo="in2", id=in2.id))
     assert f"is not the head of its branch master (the head is {newer.id})" in caplog.text
@@ -156,9 +168,7 @@ def test_pachd_refusing_the_transaction_falls_back_to_the_note(
     server.service.faults.before["BatchTransaction"] = refuse
     caplog.set_level(logging.INFO, logger=LOGGER)
     job = pfs.start_commit("out", "master", provenance=[CommitRef(repo="in1", id="master")])
-    made = stored(server, "out", job.id)
-    assert made.direct_provenance == []
-    assert decode_note(made.description).route == "note"
+    made = noted_only(server, job)
     assert job.provenance == (CommitRef(repo="in1", id=in1.id),)
     assert "pachd refused the hidden-branch transaction" in caplog.text
     assert hidden_branches(server, "out") == [made.branch]  # only the fallback commit's own
@@ -184,11 +194,9 @@ def test_an_input_moving_while_the_commit_is_opened_falls_back_rather_than_pin_i
     )
     assert len(moved) == 1
     assert moved[0].id != in1.id
-    made = stored(server, "out", job.id)
     # not the moved head: the job read in1 at its old head, and that is what is recorded
-    assert made.direct_provenance == []
+    made = noted_only(server, job)
     assert made.origin == USER
-    assert decode_note(made.description).route == "note"
     assert job.provenance == (CommitRef(repo="in1", id=in1.id), CommitRef(repo="in2", id=in2.id))
     assert "an input moved while the commit was opened" in caplog.text
     # the commit the transaction made is gone, with its hidden branch
