@@ -9,7 +9,7 @@ walks the history of each path along that line (``backends/history.py``) into a 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import closing
 from dataclasses import replace
 from typing import TypeVar
@@ -70,11 +70,11 @@ def list_versions(listing: ListVersions, backend: Backend, body: Body) -> Versio
     line = _line(backend, listing)
     page = VersionPage(listing)
     if listing.version_id_marker:
-        after_marker = False
-        for change in _key_history(backend, line, listing.key_marker):
-            if after_marker and not _offer(page, change):
-                return page.result()
-            after_marker = after_marker or change.commit.id == listing.version_id_marker
+        older = _key_history(backend, line, listing.key_marker, listing.version_id_marker)
+        with closing(older):
+            for change in older:
+                if not _offer(page, change):
+                    return page.result()
     walk = history_of(backend, line, prefix=listing.prefix, start_after=listing.key_marker)
     with closing(walk):
         for change in walk:
@@ -89,15 +89,24 @@ def _line(backend: Backend, listing: ListVersions) -> list[CommitInfo]:
     return [backend.inspect_commit(listing.ref.repo, listing.ref.id)]
 
 
-def _key_history(backend: Backend, line: Sequence[CommitInfo], key: str) -> list[FileChange]:
-    """The changes of exactly ``key`` (a walk under the prefix ``key`` starts with it)."""
-    changes: list[FileChange] = []
-    with closing(history_of(backend, line, prefix=key)) as walk:
+def _key_history(
+    backend: Backend, line: Sequence[CommitInfo], key: str, marker: str
+) -> Generator[FileChange, None, None]:
+    """The changes of exactly ``key`` older than its change in the commit ``marker`` (none if
+    ``marker`` did not change it). The walk starts at the marker's commit: a commit's change is
+    decided by it and its parent alone, so the commits above it need not be read (a walk under
+    the prefix ``key`` starts with ``key``)."""
+    start = next((n for n, info in enumerate(line) if info.id == marker), None)
+    if start is None:
+        return
+    with closing(history_of(backend, line[start:], prefix=key)) as walk:
+        first = next(walk, None)
+        if first is None or first.path != key or first.commit.id != marker:
+            return
         for change in walk:
             if change.path != key:
-                break
-            changes.append(change)
-    return changes
+                return
+            yield replace(change, latest=False)  # the marker's change is newer
 
 
 def _offer(page: VersionPage, change: FileChange) -> bool:

@@ -93,13 +93,13 @@ def _changes(
     latest = True
     for position, info in enumerate(states):
         before = states[position + 1] if position + 1 < len(states) else None
-        if _same(info, before):
+        if same_version(info, before):
             continue
         yield FileChange(path=path, commit=line[position], info=info, latest=latest)
         latest = False
 
 
-def _same(a: FileInfo | None, b: FileInfo | None) -> bool:
+def same_version(a: FileInfo | None, b: FileInfo | None) -> bool:
     """One version of a file in two commits: the same bytes written at the same time (a file
     written again, even with the same bytes, is a new version; one inherited is not)."""
     if a is None or b is None:

@@ -11,6 +11,8 @@ How the pieces fit (details in ``docs/store.md``), each module importing only th
 
 - ``store``: ``LocalStore``: repos, branches, commits, gc (each method one short transaction);
 - ``files``: ``FileStore``, the file methods ``LocalStore`` inherits (read, walk, put, copy, ...);
+- ``history``: the per-path history index (kept as commits finish) and ListObjectVersions'
+  walk over it (``LocalStore.walk_history``);
 - ``rows``: the commit row type and the lookups (repo, branch, commit, file) methods start with;
 - ``layers``: a commit's view as a stack of per-commit change layers, listing by k-way merge,
   size-tiered compaction when a commit finishes;

@@ -14,7 +14,18 @@ from contextlib import AbstractContextManager as ContextManager
 from contextlib import closing
 from itertools import islice
 
-from ..base import CommitRef, Conflict, Expectation, FileInfo, NotFound, check_expectation
+from ..base import (
+    CommitInfo,
+    CommitRef,
+    Conflict,
+    Expectation,
+    FileInfo,
+    NotFound,
+    check_expectation,
+)
+from ..history import FileChange
+from ..history import walk_history as walk_every_commit
+from . import history
 from . import schema as sql
 from .blobs import BlobStore, Staged, decode_segments, encode_segments
 from .database import Database, from_us, now_us
@@ -105,6 +116,23 @@ class FileStore:
             page_size=self._page_size,
         )
         return (self._file_info(row) for row in rows)
+
+    def walk_history(
+        self, line: Sequence[CommitInfo], *, prefix: str = "", start_after: str = ""
+    ) -> Generator[FileChange, None, None]:
+        """``FileHistory``: from the per-path index (``history.py``) when it can answer the
+        line, else one walk per commit as on every backend."""
+        indexed = history.indexed_line(self._db, line)
+        if indexed is None:
+            return walk_every_commit(self, line, prefix=prefix, start_after=start_after)
+        return history.walk(
+            self._db,
+            indexed,
+            prefix=encode_path(prefix),
+            start_after=encode_path(start_after),
+            page_size=self._page_size,
+            file_info=self._file_info,
+        )
 
     # ----------------------------------------------------------------------------------------
     # Writing files

@@ -82,7 +82,7 @@ def walk(
         lower, inclusive = prefix, True
     upper = upper_bound(prefix)
     cursors = [
-        _scan(db, layer, lower=lower, inclusive=inclusive, upper=upper, page_size=page_size)
+        scan(db, layer, lower=lower, inclusive=inclusive, upper=upper, page_size=page_size)
         for layer in layers
     ]
     if len(cursors) == 1:
@@ -90,7 +90,7 @@ def walk(
     return _merge(cursors)
 
 
-def _scan(
+def scan(
     db: Database,
     layer: int,
     *,
@@ -99,7 +99,8 @@ def _scan(
     upper: bytes | None,
     page_size: int,
 ) -> Iterator[Entry]:
-    """One layer's entries in path order, fetched a page per short query (no open cursor)."""
+    """One layer's entries (tombstones too) in path order, fetched a page per short query (no
+    open cursor)."""
     bounded = upper is not None
     # The first page is small and pages then grow to page_size: a caller that only wants the
     # first entry (a delimiter listing seeking past a common prefix) does not pay for a full

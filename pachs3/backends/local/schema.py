@@ -102,6 +102,31 @@ CREATE TABLE IF NOT EXISTS commit_owners (
 """
 TABLES += OWNERS_TABLE
 
+# Added to format 2 after it shipped, without a version bump, as the owners table was: a store
+# without these tables gains them when opened, and its finished commits are indexed then
+# (history.ensure_index); a pachs3 that predates them never reads them, and a commit it finishes
+# is indexed by the next newer pachs3 that opens the store. history.py says how a ListObjectVersions
+# page reads them. One row per commit whose own layer is in path_changes:
+HISTORY_TABLES = (
+    """
+CREATE TABLE IF NOT EXISTS commit_changes (
+    seq           INTEGER PRIMARY KEY,  -- a finished commit, indexed in path_changes
+    started_empty INTEGER NOT NULL      -- 1: its view did not start from its parent's
+);
+""",
+    """
+-- One row per entry (put or tombstone) of a finished commit's own layer, by path within the
+-- repo, newest commit first: the commits that wrote each path.
+CREATE TABLE IF NOT EXISTS path_changes (
+    repo TEXT NOT NULL,
+    path BLOB NOT NULL,
+    seq  INTEGER NOT NULL,
+    PRIMARY KEY (repo, path, seq DESC)
+) WITHOUT ROWID;
+""",
+)
+TABLES += "".join(HISTORY_TABLES)
+
 # --------------------------------------------------------------------------------------------
 # Named rows
 
@@ -127,6 +152,20 @@ class Entry(NamedTuple):
     """User metadata as compact JSON, None when there is none."""
     segs: bytes | None
     """The encoded segment list (``blobs.decode_segments``); None for an empty file."""
+
+
+class LineCommit(NamedTuple):
+    """What a history walk needs of each commit of its line (``SELECT_LINE_COMMITS``)."""
+
+    seq: int
+    id: str
+    own_layer: int
+    finished_us: int | None
+    layers: str
+    """The JSON of the commit's view (``rows.parse_layers``)."""
+    started_empty: int | None
+    """From ``commit_changes``: None while the commit is not indexed (open, or finished by a
+    pachs3 that predates the index)."""
 
 
 class FileCommit(NamedTuple):
@@ -160,6 +199,8 @@ SELECT_REPO = f"SELECT {REPO_COLUMNS} FROM repos WHERE name = ?"
 SELECT_REPOS = f"SELECT {REPO_COLUMNS} FROM repos ORDER BY name"
 # Deleting a repo: its entries first (found through its layers), then the rows naming it.
 DELETE_REPO = (
+    "DELETE FROM path_changes WHERE repo = ?",
+    "DELETE FROM commit_changes WHERE seq IN (SELECT seq FROM commits WHERE repo = ?)",
     "DELETE FROM entries WHERE layer IN (SELECT id FROM layers WHERE repo = ?)",
     "DELETE FROM layers WHERE repo = ?",
     "DELETE FROM commits WHERE repo = ?",
@@ -287,6 +328,61 @@ def merge_into_layer(count: int, *, bottom: bool) -> str:
             )
         selects.append(f"SELECT ?, {ENTRY_COLUMNS} FROM entries AS o WHERE {where}")
     return f"INSERT INTO entries (layer, {ENTRY_COLUMNS}) {' UNION ALL '.join(selects)} ORDER BY 2"
+
+
+# --------------------------------------------------------------------------------------------
+# Per-path history (history.py)
+
+HAS_HISTORY_TABLES = (
+    "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+    "AND name IN ('commit_changes', 'path_changes')"
+)
+# Finished commits whose own layer is not in path_changes yet, oldest first.
+UNINDEXED = (
+    " FROM commits AS c WHERE c.finished_us IS NOT NULL"
+    " AND NOT EXISTS (SELECT 1 FROM commit_changes AS h WHERE h.seq = c.seq)"
+)
+HAS_UNINDEXED_COMMITS = f"SELECT 1{UNINDEXED} LIMIT 1"
+SELECT_UNINDEXED_COMMITS = f"SELECT {COMMIT_COLUMNS}{UNINDEXED} ORDER BY c.seq"
+# Parameters: repo, the commit's seq, its own layer.
+INDEX_COMMIT_PATHS = (
+    "INSERT OR IGNORE INTO path_changes (repo, path, seq) SELECT ?, path, ? FROM entries"
+    " WHERE layer = ?"
+)
+INSERT_COMMIT_CHANGES = "INSERT OR REPLACE INTO commit_changes (seq, started_empty) VALUES (?, ?)"
+SELECT_LINE_COMMITS = (
+    "SELECT c.seq, c.id, c.own_layer, c.finished_us, c.layers, h.started_empty FROM commits AS c"
+    " LEFT JOIN commit_changes AS h ON h.seq = c.seq WHERE c.repo = ?"
+)
+# A page of the commits that wrote paths of a repo: seq, then the entry each wrote (its own
+# layer's row, a tombstone when size is NULL), paths ascending and each path's newest first.
+_CHANGES = (
+    "SELECT h.seq, "
+    + ", ".join(f"e.{column}" for column in Entry._fields)
+    + " FROM path_changes AS h JOIN commits AS c ON c.seq = h.seq"
+    " JOIN entries AS e ON e.layer = c.own_layer AND e.path = h.path WHERE h.repo = :repo"
+)
+# Named parameters: repo, path, seq (exclusive), n.
+SCAN_PATH_CHANGES = f"{_CHANGES} AND h.path = :path AND h.seq < :seq ORDER BY h.seq DESC LIMIT :n"
+
+
+def scan_changes_after(*, bounded: bool) -> str:
+    """The changes of the paths after ``:path`` (below ``:upper`` when ``bounded``) by commits
+    up to ``:top``. Named parameters: repo, path, upper, top, n."""
+    bound = " AND h.path < :upper" if bounded else ""
+    return (
+        f"{_CHANGES} AND h.path > :path{bound} AND h.seq <= :top"
+        " ORDER BY h.path, h.seq DESC LIMIT :n"
+    )
+
+
+def paths_not_in_layer(count: int) -> str:
+    """Paths put in ``count`` layers (the first parameters) that one more layer (the last
+    parameter) has no entry for."""
+    return (
+        f"SELECT e.path FROM entries AS e WHERE e.layer IN ({_marks(count)}) AND e.size NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM entries AS o WHERE o.layer = ? AND o.path = e.path)"
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from ..base import (
     NotFound,
     RepoInfo,
 )
-from . import owners
+from . import history, owners
 from . import schema as sql
 from .blobs import (
     DEFAULT_CHUNK_SIZE,
@@ -79,6 +79,7 @@ class LocalStore(FileStore):
             page_size=page_size,
         )
         self._blobs.sweep_temp()
+        self._index_history()
         self._fail_dead_owners()
 
     def close(self) -> None:
@@ -211,6 +212,13 @@ class LocalStore(FileStore):
                 raise Conflict(f"commit {repo}@{commit} is finished; there is nothing to own")
             owners.claim(con, commit)
 
+    def _index_history(self) -> None:
+        with self._db.connection() as con:
+            stale = history.index_is_stale(con)
+        if stale:
+            with self._db.write() as con:
+                history.ensure_index(con)
+
     def _fail_dead_owners(self) -> None:
         with self._db.connection() as con:
             missing = con.execute(sql.HAS_OWNERS_TABLE).fetchone() is None
@@ -234,6 +242,7 @@ class LocalStore(FileStore):
             # An empty own layer adds nothing to the view; leaving it out keeps the stack short.
             layers = found.layers if own_rows else found.layers[1:]
             con.execute(sql.FINISH_COMMIT, (now_us(), error, json.dumps(layers), found.seq))
+            history.index_commit(con, found)
             if found.branch is not None and error is None:
                 con.execute(sql.SET_BRANCH, (repo, found.branch, found.id))
             finished = find_commit(con, repo, found.id)
