@@ -3,14 +3,18 @@
 A *change* of a path is a commit whose file at the path differs from its parent's (another
 file, or a file where the parent had none), or a commit that deleted it (its parent had a file,
 it has none). Walking a line of commits (newest first: a commit, its parent, ...), the changes
-come path by path in S3 order, each path's newest first.
+come path by path in S3 order, each path's newest first. The oldest commit of the line is
+compared with nothing: every file it holds is a change of it.
 
-``FileHistory`` is the capability; ``walk_history`` offers it over any backend with the base
-protocol alone: one ``walk_files`` per commit of the line, merged by path and compared
-neighbour to neighbour. A page therefore reads from every commit of the line: its cost grows
-with the depth of the history (see docs/global.md, "What a page costs"). Comparing whole views
-rather than reading what each commit wrote keeps it right for commits that started empty (a
-job's output commit does not inherit its parent's files).
+``FileHistory`` is the capability: a backend's own walk, which must give exactly what
+``walk_history`` here gives. ``LocalStore`` has one (``backends/local/history.py``: a per-path
+index kept as commits finish, so a page costs the same at any depth); ``MemoryBackend`` and
+``PachydermBackend`` use ``walk_history`` here, over the base protocol alone: one ``walk_files``
+per commit of the line, merged by path and compared neighbour to neighbour. A page therefore
+reads from every commit of the line: its cost grows with the depth of the history (see
+docs/global.md, "What a page costs"). Comparing whole views rather than reading what each
+commit wrote keeps it right for commits that started empty (a job's output commit does not
+inherit its parent's files).
 """
 
 from __future__ import annotations
