@@ -8,8 +8,10 @@ process, ``gateway.client()``), per depth:
   (``KeyMarker=deep``, ``VersionIdMarker`` = its version at depth/2): seconds per page
   (median of ``ROUNDS``);
 * the store reads of each of those pages, counted around ``pachs3.versions.list_versions``
-  (the function the gateway runs for the page): backend calls, entries the walks handed out,
-  and LocalStore's seeks in its path index (``range_scans``);
+  (the function the gateway runs for the page): backend calls (``walk_files`` per commit over
+  the base protocol, ``walk_history`` for LocalStore's own walk from its history index),
+  entries the walks handed out, and LocalStore's seeks in its path and history indexes
+  (``range_scans``);
 * every version of ``deep`` read page by page (pages of ``PAGE`` lines): pages and seconds.
 """
 
@@ -31,7 +33,7 @@ KEY = "deep"
 KEYS = 20
 PAGE = 100
 ROUNDS = 3
-READS = ("list_commits", "inspect_commit", "inspect_file", "walk_files")
+READS = ("list_commits", "inspect_commit", "inspect_file", "walk_files", "walk_history")
 
 
 def depths(preset: Preset) -> tuple[int, ...]:
@@ -43,7 +45,8 @@ def depths(preset: Preset) -> tuple[int, ...]:
 
 
 class Counting:
-    """Delegates to a backend; counts calls of its read methods and the entries walks yield."""
+    """Delegates to a backend; counts calls of its read methods and what walks yield (files,
+    or changes for a backend's own ``walk_history``)."""
 
     def __init__(self, inner: LocalStore) -> None:
         self._inner = inner
@@ -58,7 +61,7 @@ class Counting:
         def counted(*args: Any, **kwargs: Any) -> Any:
             self.calls[name] += 1
             result = attribute(*args, **kwargs)
-            return self._walk(result) if name == "walk_files" else result
+            return self._walk(result) if name.startswith("walk_") else result
 
         return counted
 
@@ -165,13 +168,13 @@ def run(preset: Preset, workdir: Path) -> Json:
 
 
 def _print(rows: list[Json]) -> None:
-    print("depth  first page   resumed page  walks/page  seeks/page  every version")
+    print("depth  first page   resumed page  walk_files/page  seeks/page  every version")
     for r in rows:
         first, resumed = r["first_page_reads"], r["resumed_page_reads"]
         print(
             f"{r['depth']:5}  {r['first_page_s'] * 1000:8.1f} ms  "
             f"{r['resumed_page_s'] * 1000:9.1f} ms"
-            f"  {first['walk_files']:4}/{resumed['walk_files']:<5}  "
+            f"  {first['walk_files']:9}/{resumed['walk_files']:<5}  "
             f"{first['range_scans']:5}/{resumed['range_scans']:<5}  "
             f"{r['every_version_pages']} pages {r['every_version_s']:.2f} s"
         )

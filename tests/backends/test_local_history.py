@@ -286,3 +286,25 @@ def test_a_page_reads_as_much_at_depth_400_as_at_depth_40(
     print(costs)
     assert costs[40] == costs[400]
     assert costs[40]["resumed_seeks"] > 0
+
+
+def test_a_repo_deleted_and_made_again_has_only_its_new_history(tmp_path: Path) -> None:
+    with LocalStore(tmp_path / "s") as store:
+        for data in (b"old", b"new"):
+            store.create_repo(REPO, exist_ok=True)
+            info = store.start_commit(REPO, "master")
+            store.put_file(info.ref, "a", [data])
+            store.put_file(info.ref, data.decode(), [data])
+            last = store.finish_commit(REPO, info.id)
+            if data == b"old":
+                store.delete_repo(REPO)
+        second = store.start_commit(REPO, "master")  # a line of two: walked from the index
+        store.finish_commit(REPO, second.id)
+        line = head_line(store)
+        walked = changes(store.walk_history(line))
+        assert walked == changes(walk_history(store, line))
+        assert walked == [("a", last.id, False, True), ("new", last.id, False, True)]
+    con = sqlite3.connect(tmp_path / "s" / "store.db")
+    indexed = con.execute("SELECT path FROM path_changes ORDER BY path").fetchall()
+    con.close()
+    assert indexed == [(b"a",), (b"new",)]  # the deleted repo's rows went with it
