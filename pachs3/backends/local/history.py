@@ -152,7 +152,9 @@ def indexed_line(db: Database, line: Sequence[CommitInfo]) -> IndexedLine | None
         positions[row.seq] = position
         if started_empty and position < len(line) - 1:
             empty_starts.append(position)
-    seqs = sorted(positions, reverse=True)
+    # A child's seq is above its parent's (the parent's row existed first): seqs fall down the
+    # line, so the newest indexed commit is the head, or the one below an open head.
+    seqs = list(positions)
     top = seqs[1] if open_head is not None else seqs[0]
     return IndexedLine(repo, line, positions, empty_starts, open_head, seqs[0], top)
 
