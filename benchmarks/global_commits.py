@@ -3,8 +3,8 @@
 Writers (boto3 clients, in process: ``gateway.client()``) put small objects to one branch of a
 fresh ``LocalStore``; each put is answered only once its commit finished, in both modes. Per
 mode and writer count: objects written per second, commits made, and commits per second. The
-batched modes trade a put's latency (up to the window) for fewer commits: with W writers each
-waiting for its answer, a batch holds at most W writes.
+batched modes make fewer commits: a batch is finished once quiet (or at the end of its window),
+and with W writers each waiting for its answer, it holds at most W writes.
 """
 
 from __future__ import annotations

@@ -59,7 +59,8 @@ class GlobalGateway(Transports):
     ) -> None:
         """``credentials`` (access key -> secret) turns on strict SigV4, as for a sidecar.
 
-        ``batch_ms``: the writes to one branch within that many milliseconds share one commit
+        ``batch_ms``: the writes that arrive at one branch together share one commit, finished
+        once no write has run in it for a few ms and at most ``batch_ms`` after it started
         (``pachs3/batching.py``); each write is still answered only once its commit finished.
         None (the default): each write is its own commit, as Pachyderm's global gateway does.
         """

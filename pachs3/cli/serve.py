@@ -63,8 +63,9 @@ def register(
         type=float,
         default=None,
         metavar="MS",
-        help="with --global: the writes to one branch within MS milliseconds share one commit "
-        "(each is answered once that commit finished); default: one commit per write",
+        help="with --global: the writes arriving at a branch together share one commit, "
+        "finished once they are done and at most MS milliseconds after it started (each is "
+        "answered once that commit finished); default: one commit per write",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
@@ -166,7 +167,10 @@ def _serve_global(args: argparse.Namespace) -> int:
                 if args.batch_ms is None:
                     note("each write is one commit on its branch; SIGINT or SIGTERM stops")
                 else:
-                    note(f"writes to a branch within {args.batch_ms:g} ms share one commit")
+                    note(
+                        "writes arriving at a branch together share one commit"
+                        f" (open at most {args.batch_ms:g} ms)"
+                    )
                 stop.wait()
             finally:
                 server.stop()

@@ -1,10 +1,11 @@
-"""The global gateway's batching window (``GlobalGateway(batch_ms=...)``), on every backend.
+"""The global gateway's batched commits (``GlobalGateway(batch_ms=...)``), on every backend.
 
-Writes to one branch within the window share a commit; each write is answered only once that
-commit has finished, so every acknowledged write is on the branch when its answer arrives
-(checked in the store from inside each writer, right after its answer). Failed writes change
-nothing; a batch with no successful write leaves no commit; closing the gateway finishes the
-open batches.
+Writes to one branch that arrive while its batch is open share a commit; the batch is finished
+once quiet (no write running in it), at most ``batch_ms`` after it started. Each write is
+answered only once that commit has finished, so every acknowledged write is on the branch when
+its answer arrives (checked in the store from inside each writer, right after its answer).
+Failed writes change nothing; a batch with no successful write leaves no commit; closing the
+gateway finishes the open batches.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from botocore.exceptions import ClientError
 
 from pachs3 import CommitRef, GlobalGateway, read_commit
 from pachs3.backends.base import Backend
+from pachs3.batching import BatchedCommits
+from pachs3.core.plans import BranchWrite, CommitOnBranch, DeleteFile
 
 WRITERS = 8
 EACH = 5
@@ -102,23 +105,58 @@ def test_a_failed_write_changes_nothing_and_the_batch_goes_on(
     assert commit_count(backend) == before + 1
 
 
-def test_closing_the_gateway_finishes_the_open_batch(backend: Backend) -> None:
-    gateway = GlobalGateway(backend, batch_ms=60_000)
-    s3 = gateway.client(config=config())
-    s3.create_bucket(Bucket="slow")  # a CreateBucket is not a batched write
-    answers: list[Any] = []
-    writer = threading.Thread(
-        target=lambda: answers.append(s3.put_object(Bucket="slow", Key="k", Body=b"v"))
+def test_a_lone_writer_is_not_held_for_the_window(backend: Backend) -> None:
+    """A client writing one object at a time gets its answer once its write is done (and the
+    batch went quiet), not a whole window later: here the window is a minute."""
+    with GlobalGateway(backend, batch_ms=60_000) as gateway:
+        s3 = gateway.client(config=config())
+        s3.create_bucket(Bucket="lone")
+        answered: list[str] = []
+        writer = threading.Thread(
+            target=lambda: answered.extend(
+                s3.put_object(Bucket="lone", Key=f"k{n}", Body=b"v")["VersionId"] for n in range(3)
+            )
+        )
+        writer.start()
+        writer.join(timeout=30)
+        assert not writer.is_alive(), "a write waited for the window"
+    assert len(set(answered)) == 3  # one commit each: nothing else was writing
+    assert all(backend.inspect_commit("lone", v).finished is not None for v in answered)
+    assert read_commit(backend, CommitRef(repo="lone", id="master")) == {
+        f"k{n}": b"v" for n in range(3)
+    }
+
+
+def test_flush_finishes_the_open_batch(backend: Backend) -> None:
+    """Closing the gateway (``flush``) finishes a batch whose window and quiet time have not
+    come: the timers are held here, so only ``flush`` can close it."""
+    backend.create_repo("held")
+    backend.create_branch("held", "master")
+    held: list[Any] = []
+    batches = BatchedCommits(backend, 60_000, timer=lambda seconds, action: held.append(action))
+    plan = CommitOnBranch(
+        repo="held",
+        branch="master",
+        description="a test write",
+        write=DeleteFile(ref=CommitRef(repo="held", id="master"), bucket="held", path="-"),
     )
+
+    def put(write: BranchWrite) -> Any:
+        assert isinstance(write, DeleteFile)
+        backend.put_file(write.ref, "k", [b"v"])
+        return write.ref.id
+
+    answers: list[Any] = []
+    writer = threading.Thread(target=lambda: answers.append(batches.run(plan, put)))
     writer.start()
     writer.join(timeout=1)
-    assert writer.is_alive()  # waiting for the window, not answered yet
-    gateway.close()
+    assert writer.is_alive()  # its batch is open: no answer yet
+    assert held, "the window and quiet timers were scheduled"
+    batches.flush()
     writer.join(timeout=30)
     assert not writer.is_alive()
-    version = answers[0]["VersionId"]
-    assert backend.inspect_commit("slow", version).finished is not None
-    assert read_commit(backend, CommitRef(repo="slow", id="master")) == {"k": b"v"}
+    assert backend.inspect_commit("held", answers[0]).finished is not None
+    assert read_commit(backend, CommitRef(repo="held", id="master")) == {"k": b"v"}
 
 
 def test_branches_batch_apart(batched: GlobalGateway, backend: Backend) -> None:
