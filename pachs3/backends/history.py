@@ -8,13 +8,13 @@ compared with nothing: every file it holds is a change of it.
 
 ``FileHistory`` is the capability: a backend's own walk, which must give exactly what
 ``walk_history`` here gives. ``LocalStore`` has one (``backends/local/history.py``: a per-path
-index kept as commits finish, so a page costs the same at any depth); ``MemoryBackend`` and
-``PachydermBackend`` use ``walk_history`` here, over the base protocol alone: one ``walk_files``
-per commit of the line, merged by path and compared neighbour to neighbour. A page therefore
-reads from every commit of the line: its cost grows with the depth of the history (see
-docs/global.md, "What a page costs"). Comparing whole views rather than reading what each
-commit wrote keeps it right for commits that started empty (a job's output commit does not
-inherit its parent's files).
+index kept as commits finish, so a page reads as much of it at any depth; reading the line
+itself still grows with depth); ``MemoryBackend`` and ``PachydermBackend`` use ``walk_history``
+here, over the base protocol alone: one ``walk_files`` per commit of the line, merged by path
+and compared neighbour to neighbour. A page therefore reads from every commit of the line: its
+cost grows with the depth of the history (see docs/global.md, "What a page costs"). Comparing
+whole views rather than reading what each commit wrote keeps it right for commits that started
+empty (a job's output commit does not inherit its parent's files).
 """
 
 from __future__ import annotations
